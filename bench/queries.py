@@ -1,0 +1,164 @@
+"""Stats query latency: synthetic events in chDB (and a plain MariaDB events table), every dashboard query timed.
+
+Usage: python -m bench.queries [--events N] [--runs R] [--no-mariadb]
+Loads N synthetic events of one site over 30 days into a chDB data dir of its own (INSERT ... SELECT FROM numbers),
+times each dashboard widget query (p50/p95) and the whole dashboard (widgets run concurrently, as the dashboard
+does), then the same reports as plain SQL on MariaDB (127.0.0.1:3306, root, database of its own) and the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from trail.sites import Goal, SiteInfo  # noqa: E402
+from trail.stats.query import parse_query  # noqa: E402
+from trail.stats.runner import run  # noqa: E402
+from trail.store.ch_migrations import migrate_events  # noqa: E402
+from trail.store.events import EventStore, open_event_store  # noqa: E402
+
+DAYS = 30
+NOW = datetime(2026, 4, 1, 12, 0, tzinfo=timezone.utc)
+START = NOW - timedelta(days=DAYS)
+SITE = SiteInfo(id=1, domain="bench.test", team_id=1, timezone="Europe/Berlin",
+                goals=(Goal(1, "Signup", "Signup", None, "EUR"),))
+
+PATHS = [f"/page/{i}" for i in range(200)] + ["/", "/pricing", "/blog", "/docs", "/signup"]
+SOURCES = ["", "Google", "Hacker News", "Twitter", "Bing", "DuckDuckGo", "GitHub", "Reddit", "example.org"]
+COUNTRIES = ["DE", "US", "FR", "GB", "EE", "IN", "BR", "JP", "", "NL", "SE", "PL"]
+DEVICES = ["Desktop", "Mobile", "Tablet"]
+BROWSERS = ["Chrome", "Safari", "Firefox", "Edge"]
+OSES = ["Windows", "Mac", "iOS", "Android", "Linux"]
+
+
+def _arr(values: list[str]) -> str:
+    return "[" + ", ".join("'" + v.replace("'", "") + "'" for v in values) + "]"
+
+
+def load_sql(n: int, offset: int) -> str:
+    """Synthetic rows: visits of ~4 events (3 pageviews/custom + engagement), ~6 visits per visitor."""
+    span_ms = DAYS * 86400 * 1000
+    visitors = max(1, n // 24)
+    return f"""
+INSERT INTO events (event_id, site_id, ts, name, visitor_id, session_id, hostname, pathname, referrer, source,
+    utm_source, utm_medium, utm_campaign, country, region, city, browser, browser_version, os, os_version, device,
+    screen, props, revenue_amount, revenue_currency, interactive, scroll_depth, engagement_ms)
+SELECT generateUUIDv4(number), 1,
+    toDateTime64({int(START.timestamp())}, 3, 'UTC') + toIntervalMillisecond(
+        cityHash64(sess) % {span_ms} + (number % 4) * 40000),
+    multiIf(number % 4 = 3, 'engagement', cityHash64(number, 7) % 20 = 0, 'Signup', 'pageview'),
+    cityHash64(sess % {visitors}), sess, 'bench.test',
+    {_arr(PATHS)}[1 + cityHash64(number, 1) % {len(PATHS)}], '',
+    {_arr(SOURCES)}[1 + cityHash64(sess, 2) % {len(SOURCES)}],
+    if(sess % 7 = 0, 'newsletter', ''), if(sess % 7 = 0, 'email', ''), '',
+    {_arr(COUNTRIES)}[1 + cityHash64(sess, 3) % {len(COUNTRIES)}], '', '',
+    {_arr(BROWSERS)}[1 + cityHash64(sess, 4) % {len(BROWSERS)}], '1',
+    {_arr(OSES)}[1 + cityHash64(sess, 5) % {len(OSES)}], '1',
+    {_arr(DEVICES)}[1 + cityHash64(sess, 6) % {len(DEVICES)}], 'Desktop',
+    if(number % 11 = 0, map('plan', if(number % 2 = 0, 'pro', 'free')), map()),
+    if(cityHash64(number, 7) % 20 = 0 AND number % 4 != 3, toDecimal64(number % 10000 / 100, 3), NULL),
+    if(cityHash64(number, 7) % 20 = 0 AND number % 4 != 3, 'EUR', ''),
+    1, if(number % 4 = 3, toUInt8(number % 101), 0), if(number % 4 = 3, toUInt32(number % 60000), 0)
+FROM (SELECT number + {offset} AS number, intDiv(number + {offset}, 4) AS sess FROM numbers({n}))
+"""
+
+
+DASHBOARD: dict[str, dict[str, Any]] = {
+    "top_stats": {"metrics": ["visitors", "visits", "pageviews", "views_per_visit", "bounce_rate",
+                              "visit_duration"], "include": {"comparisons": {"mode": "previous_period"}}},
+    "timeseries": {"metrics": ["visitors"], "dimensions": ["time:day"]},
+    "top_pages": {"metrics": ["visitors", "pageviews"], "dimensions": ["event:page"], "pagination": {"limit": 9}},
+    "entry_pages": {"metrics": ["visitors", "visits"], "dimensions": ["visit:entry_page"],
+                    "pagination": {"limit": 9}},
+    "sources": {"metrics": ["visitors"], "dimensions": ["visit:source"], "pagination": {"limit": 9}},
+    "countries": {"metrics": ["visitors"], "dimensions": ["visit:country"], "pagination": {"limit": 9}},
+    "devices": {"metrics": ["visitors"], "dimensions": ["visit:device"], "pagination": {"limit": 9}},
+}
+FILTERS = {
+    "country=DE": [["is", "visit:country", ["DE"]]],
+    "page=/pricing": [["is", "event:page", ["/pricing"]]],
+    "goal=Signup": [["is", "event:goal", ["Signup"]]],
+}
+
+
+def pct(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+async def timed(fn: Callable[[], Awaitable[Any]], runs: int) -> list[float]:
+    await fn()  # warm-up
+    out = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        await fn()
+        out.append((time.perf_counter() - t) * 1000)
+    return out
+
+
+async def dashboard(store: EventStore, filters: list[Any] | None = None) -> None:
+    queries = [parse_query({"site_id": SITE.domain, "date_range": "30d", **body,
+                            **({"filters": filters} if filters else {})}, SITE.timezone, NOW)
+               for body in DASHBOARD.values()]
+    await asyncio.gather(*(run(store, q, SITE) for q in queries))
+
+
+async def bench_chdb(events: int, runs: int) -> dict[str, float]:
+    path = tempfile.mkdtemp(prefix="trail-bench-chdb-")
+    store = open_event_store(f"chdb://{path}?database=bench")
+    await store.start()
+    await migrate_events(store)
+    t = time.perf_counter()
+    step = 2_000_000
+    for offset in range(0, events, step):
+        await store.execute(load_sql(min(step, events - offset), offset))
+        print(f"  loaded {min(events, offset + step):,} / {events:,} events", flush=True)
+    await store.execute("OPTIMIZE TABLE events FINAL")
+    print(f"  load: {time.perf_counter() - t:.1f} s", flush=True)
+    print(f"\nchDB, {events:,} events, 30d range, {runs} runs each")
+    print(f"{'query':<28}{'p50 ms':>10}{'p95 ms':>10}")
+    summary: dict[str, float] = {}
+    for name, body in DASHBOARD.items():
+        q = parse_query({"site_id": SITE.domain, "date_range": "30d", **body}, SITE.timezone, NOW)
+        ms = await timed(lambda q=q: run(store, q, SITE), runs)
+        summary[name] = statistics.median(ms)
+        print(f"{name:<28}{statistics.median(ms):>10.1f}{pct(ms, 95):>10.1f}", flush=True)
+    ms = await timed(lambda: dashboard(store), runs)
+    summary["dashboard"] = statistics.median(ms)
+    print(f"{'WHOLE DASHBOARD':<28}{statistics.median(ms):>10.1f}{pct(ms, 95):>10.1f}")
+    for label, f in FILTERS.items():
+        ms = await timed(lambda f=f: dashboard(store, f), runs)
+        summary[f"dashboard {label}"] = statistics.median(ms)
+        print(f"{'dashboard ' + label:<28}{statistics.median(ms):>10.1f}{pct(ms, 95):>10.1f}", flush=True)
+    await store.execute("DROP DATABASE IF EXISTS bench")
+    return summary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--no-mariadb", action="store_true")
+    args = parser.parse_args()
+    summary = asyncio.run(bench_chdb(args.events, args.runs))
+    if not args.no_mariadb:
+        from bench.queries_mariadb import bench_mariadb
+
+        maria = bench_mariadb(args.events, args.runs)
+        print(f"\n{'query':<28}{'chDB p50':>10}{'MariaDB p50':>13}{'ratio':>8}")
+        for name, ms in maria.items():
+            if name in summary:
+                print(f"{name:<28}{summary[name]:>10.1f}{ms:>13.1f}{ms / max(summary[name], 0.001):>8.1f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,218 @@
+"""The embedded spool survives SIGKILL, torn writes and restarts; group commit batches; one owner per dir."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import AsyncIterator
+
+import pytest
+
+from trail.live.memory_broker import MemoryBroker
+from trail.live.spool import SpoolLocked, encode_entry
+
+CHILD = Path(__file__).with_name("_spool_child.py")
+
+
+async def spawn(*args: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(sys.executable, str(CHILD), *args,
+                                                stdout=asyncio.subprocess.PIPE)
+
+
+async def kill(proc: asyncio.subprocess.Process) -> bytes:
+    """SIGKILL the child; return what it had printed but we had not read yet."""
+    os.kill(proc.pid, signal.SIGKILL)
+    assert proc.stdout is not None
+    rest = await proc.stdout.read()
+    await proc.wait()
+    return rest
+
+
+async def opened(spool: Path, **options: int) -> MemoryBroker:
+    broker = MemoryBroker(spool, **options)
+    await broker.start()
+    return broker
+
+
+@pytest.fixture
+async def spool(tmp_path: Path) -> AsyncIterator[Path]:
+    yield tmp_path / "spool"
+
+
+async def test_every_acknowledged_append_survives_sigkill(spool: Path) -> None:
+    proc = await spawn("burst", str(spool), "20")
+    assert proc.stdout is not None
+    assert await asyncio.wait_for(proc.stdout.readline(), 30) == b"ready\n"
+    lines: list[bytes] = []
+    deadline = time.monotonic() + 30
+    while len(lines) < 3000 and time.monotonic() < deadline:  # kill it mid-burst, appends in flight
+        lines.append(await asyncio.wait_for(proc.stdout.readline(), 30))
+    tail = await kill(proc)
+    assert proc.returncode == -signal.SIGKILL
+    printed = b"".join(lines) + tail
+    complete = printed[: printed.rfind(b"\n") + 1].decode().splitlines()
+    acked = dict(line.split(" ", 1) for line in complete)
+    assert len(acked) == len(complete) >= 3000  # ids are unique
+
+    broker = await opened(spool)
+    try:
+        stored = await broker.range_since(0)
+        ids = [e.id for e in stored]
+        assert len(ids) == len(set(ids))
+        assert ids == sorted(ids, key=lambda i: tuple(map(int, i.split("-"))))
+        data = {e.id: e.data.decode() for e in stored}
+        missing = [i for i in acked if i not in data]
+        assert not missing, f"{len(missing)} acknowledged appends lost, e.g. {missing[:3]}"
+        assert all(data[i] == payload for i, payload in acked.items())
+        assert len(list(spool.glob("seg-*.log"))) > 1  # the burst rotated segments
+        # appending continues after the recovered ids
+        new = await broker.append([b"after"])
+        assert tuple(map(int, new[0].split("-"))) > tuple(map(int, ids[-1].split("-")))
+    finally:
+        await broker.close()
+
+
+async def test_acked_entries_are_not_redelivered_after_sigkill(spool: Path) -> None:
+    proc = await spawn("consume", str(spool))
+    assert proc.stdout is not None
+    ids = json.loads(await asyncio.wait_for(proc.stdout.readline(), 30))
+    await kill(proc)
+
+    broker = await opened(spool)
+    try:
+        assert [e.id for e in await broker.read_pending("g", "c1", 100)] == ids[3:6]
+        assert [e.id for e in await broker.read_pending("g", "c2", 100)] == ids[6:8]
+        assert await broker.lag("g") == 7
+        assert await broker.oldest_unacked("g") == ids[3]
+        # a new writer takes over each dead consumer's batch exactly, then gets only the undelivered rest
+        batches = await broker.claim_stale("g", "heir", 60_000)
+        assert sorted([e.id for e in batch] for batch in batches) == [ids[3:6], ids[6:8]]
+        assert [e.id for e in await broker.read_group("g", "heir", 100, 0)] == ids[8:]
+        await broker.ack("g", ids)
+        assert await broker.lag("g") == 0
+    finally:
+        await broker.close()
+    broker = await opened(spool)  # and the acks themselves were durable
+    try:
+        assert await broker.lag("g") == 0
+        assert await broker.read_group("g", "x", 100, 0) == []
+        assert await broker.read_pending("g", "heir", 100) == []
+    finally:
+        await broker.close()
+
+
+async def test_torn_and_corrupt_tails_are_cut_off(spool: Path) -> None:
+    broker = await opened(spool)
+    ids = await broker.append([f"r{i}".encode() for i in range(5)])
+    await broker.close()
+    (segment,) = spool.glob("seg-*.log")
+    good = segment.stat().st_size
+    record = encode_entry((99999999999999, 0), b"torn" * 10)
+    with open(segment, "ab") as handle:
+        handle.write(record[: len(record) // 2])  # a write torn by the crash
+
+    broker = await opened(spool)
+    assert [e.id for e in await broker.range_since(0)] == ids
+    assert segment.stat().st_size == good
+    await broker.close()
+
+    blob = bytearray(segment.read_bytes())
+    blob[-1] ^= 0xFF  # the last record's body no longer matches its checksum
+    segment.write_bytes(bytes(blob))
+    broker = await opened(spool)
+    try:
+        assert [e.id for e in await broker.range_since(0)] == ids[:4]
+        more = await broker.append([b"next"])
+    finally:
+        await broker.close()
+    broker = await opened(spool)
+    try:
+        assert [e.id for e in await broker.range_since(0)] == ids[:4] + more
+    finally:
+        await broker.close()
+
+
+async def test_a_spool_held_by_another_process_is_refused_clearly(spool: Path) -> None:
+    proc = await spawn("hold", str(spool))
+    assert proc.stdout is not None
+    assert await asyncio.wait_for(proc.stdout.readline(), 30) == b"ready\n"
+    try:
+        with pytest.raises(SpoolLocked) as info:
+            await opened(spool)
+        message = str(info.value)
+        assert str(spool / "LOCK") in message and f"pid {proc.pid}" in message
+    finally:
+        await kill(proc)
+    broker = await opened(spool)  # the kernel dropped the dead holder's lock
+    await broker.close()
+
+
+async def test_trim_deletes_old_segments_and_survives_restart(spool: Path) -> None:
+    broker = await opened(spool, segment_bytes=256)
+    ids = []
+    for i in range(40):
+        ids += await broker.append([f"{i:04d}".encode() * 8])
+    segments = len(list(spool.glob("seg-*.log")))
+    assert segments > 5
+    assert await broker.trim(ids[30]) == 30
+    assert len(list(spool.glob("seg-*.log"))) < segments / 2
+    await broker.close()
+    broker = await opened(spool, segment_bytes=256)
+    try:
+        assert [e.id for e in await broker.range_since(0)] == ids[30:]
+        assert await broker.trim("99999999999999-0") == 10  # past the end: drops all, but not later appends
+        later = await broker.append([b"later"])
+    finally:
+        await broker.close()
+    broker = await opened(spool)
+    try:
+        assert [e.id for e in await broker.range_since(0)] == later
+    finally:
+        await broker.close()
+
+
+async def test_ack_log_is_compacted(spool: Path) -> None:
+    broker = await opened(spool, ack_log_bytes=2048)
+    await broker.ensure_group("g")
+    for round_ in range(100):
+        await broker.append([b"x"] * 5)
+        got = await broker.read_group("g", "c", 5, 0)
+        await broker.ack("g", [e.id for e in got[:4]])  # one of each five stays pending
+    assert (spool / "acks.log").stat().st_size < 2048 + 1024
+    pending = [e.id for e in await broker.read_pending("g", "c", 1000)]
+    assert len(pending) == 100
+    await broker.close()
+    broker = await opened(spool)
+    try:
+        assert [e.id for e in await broker.read_pending("g", "c", 1000)] == pending
+        assert await broker.lag("g") == 100
+    finally:
+        await broker.close()
+
+
+async def test_group_commit_batches_concurrent_appenders(spool: Path) -> None:
+    """50 concurrent appenders share fsyncs; prints the measured rate (see docs/ARCHITECTURE.md)."""
+    broker = await opened(spool)
+    try:
+        per_writer, writers = 100, 50
+
+        async def writer(w: int) -> None:
+            for n in range(per_writer):
+                await broker.append([f"{w}:{n}".encode()])
+
+        started = time.perf_counter()
+        await asyncio.gather(*(writer(w) for w in range(writers)))
+        elapsed = time.perf_counter() - started
+        total = per_writer * writers
+        batches = broker._entry_log.batches
+        print(f"\n{total} appends by {writers} concurrent appenders: {total / elapsed:,.0f}/s, "
+              f"{batches} fsyncs ({total / batches:.1f} appends per group commit)")
+        assert await broker.length() == total
+        assert batches < total / 5
+    finally:
+        await broker.close()

@@ -1,0 +1,174 @@
+"""The app factory: builds the Quart app, its services, blueprints and background tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from quart import Quart, Response, jsonify, request
+from quart.sessions import SecureCookieSessionInterface
+from werkzeug.exceptions import HTTPException
+
+from trail.config import Settings
+from trail.services import Services
+
+log = logging.getLogger("trail")
+
+ROOT = Path(__file__).resolve().parent.parent
+ROLES = ("all", "web", "writer")
+
+
+class TrailSessionInterface(SecureCookieSessionInterface):
+    """Signed cookie sessions; Secure when the request came over https (or always/never by setting)."""
+
+    def get_cookie_secure(self, app: Quart) -> bool:  # type: ignore[override]
+        mode = app.config["TRAIL_COOKIE_SECURE"]
+        if mode == "always":
+            return True
+        if mode == "never":
+            return False
+        try:
+            return request.scheme == "https"
+        except RuntimeError:
+            return False
+
+
+def create_app(settings: Settings | None = None, role: str = "all") -> Quart:
+    """A Quart app for `settings`; services start with the server (before_serving) and stop after it."""
+    settings = settings or Settings.load()
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    app = Quart("trail", root_path=str(ROOT), template_folder="templates", static_folder="static")
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        SESSION_COOKIE_NAME="trail_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=timedelta(days=30),
+        MAX_CONTENT_LENGTH=settings.body_limit_bytes,
+        TRAIL_COOKIE_SECURE=settings.session_cookie_secure,
+        TRAIL_SETTINGS=settings,
+        TRAIL_ROLE=role,
+    )
+    app.session_interface = TrailSessionInterface()
+    _register(app)
+
+    @app.before_serving
+    async def _start() -> None:
+        app.extensions["trail"] = await start_services(settings, role)
+
+    @app.after_serving
+    async def _stop() -> None:
+        services = app.extensions.pop("trail", None)
+        if services is not None:
+            await stop_services(services)
+
+    return app
+
+
+def _register(app: Quart) -> None:
+    from trail.security.access import check_csrf, csrf_token
+    from trail.web.events_api import events_api
+    from trail.web.ops import ops
+    from trail.web.tracker import tracker
+
+    for blueprint in (ops, tracker, events_api):
+        app.register_blueprint(blueprint)
+    for name in ("trail.web.stats_api:stats_api",):
+        module, _, attr = name.partition(":")
+        try:
+            blueprint = getattr(__import__(module, fromlist=[attr]), attr)
+        except ImportError:
+            continue
+        app.register_blueprint(blueprint)
+    app.before_request(check_csrf)
+    app.jinja_env.globals["csrf_token"] = csrf_token
+
+    @app.errorhandler(HTTPException)
+    async def _http_error(exc: HTTPException) -> Any:
+        if request.path.startswith("/api/"):
+            response = jsonify({"error": exc.description or exc.name})
+            response.status_code = exc.code or 500
+            return response
+        return exc
+
+    @app.after_request
+    async def _security_headers(response: Response) -> Response:
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+        if not request.path.startswith(("/api/", "/js/")):
+            response.headers.setdefault("X-Frame-Options", "DENY")
+        return response
+
+
+async def start_services(settings: Settings, role: str) -> Services:
+    """Connect the stores and broker, then start the background tasks this role runs."""
+    from trail.ingest.wiring import build_ingestor
+    from trail.live.access_feed import AccessFeed
+    from trail.live.broker import open_broker
+    from trail.sites import SiteDirectory
+    from trail.store.events import open_event_store
+    from trail.store.meta.db import MetaStore
+
+    meta = MetaStore(settings.database_url)
+    events = open_event_store(settings.clickhouse_url)
+    await events.start()
+    broker = open_broker(settings)
+    await broker.start()
+    services = Services(settings=settings, meta=meta, broker=broker, events=events, role=role)
+    sites = SiteDirectory(meta)
+    services.extras["sites"] = sites
+    feed = AccessFeed(meta, broker)
+    feed.on_change(lambda change: sites.invalidate())
+    await feed.start()
+    services.extras["access_feed"] = feed
+    services.extras["ingestor"] = build_ingestor(services)
+    if role in ("all", "writer"):
+        from trail.live.writer import Writer
+
+        writer = Writer(broker, events, _decode_event, max_batch=settings.max_batch_size,
+                        flush_interval_ms=settings.flush_interval_ms,
+                        retention_minutes=settings.stream_retention_minutes)
+        services.extras["writer"] = writer
+        services.extras["writer_task"] = asyncio.create_task(writer.run(), name="writer")
+    log.info("trail started: role=%s, events=%s, metadata=%s, broker=%s", role,
+             settings.clickhouse_url.split("://")[0], settings.database_url.split("://")[0],
+             "redis" if settings.redis_url else "embedded")
+    return services
+
+
+def _decode_event(payload: bytes) -> dict[str, Any]:
+    from trail.ingest.event import EnrichedEvent
+
+    return EnrichedEvent.from_payload(payload).to_row()
+
+
+async def stop_services(services: Services) -> None:
+    """Stop accepting, flush the writer, then close the broker and the stores."""
+    ingestor = services.extras.get("ingestor")
+    if ingestor is not None and hasattr(ingestor, "close"):
+        await ingestor.close()
+    writer, task = services.extras.get("writer"), services.extras.get("writer_task")
+    if writer is not None:
+        await writer.stop()
+        try:
+            await asyncio.wait_for(task, timeout=30)
+        except asyncio.TimeoutError:
+            task.cancel()
+            log.warning("writer did not stop in 30 s; unwritten events stay pending for the next start")
+    await services.extras["access_feed"].close()
+    await services.broker.close()
+    if services.events is not None:
+        await services.events.close()
+    await services.meta.close()
+
+
+def asgi_app(settings: Settings, role: str = "all") -> Any:
+    """What the server runs: the access log around the ingest fast path around the Quart app."""
+    from trail.web.accesslog import AccessLog
+    from trail.web.fastpath import IngestFastPath
+
+    return AccessLog(IngestFastPath(create_app(settings, role=role)))

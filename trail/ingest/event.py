@@ -1,0 +1,106 @@
+"""The enriched event: one row of the ClickHouse `events` table, and its compact stream payload."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from dataclasses import dataclass, field, fields
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MS = timedelta(milliseconds=1)
+
+
+def new_event_id(now_ms: int | None = None) -> uuid.UUID:
+    """A fresh UUIDv7 (RFC 9562): 48-bit Unix ms, then 74 random bits, so ids sort by ingestion time."""
+    ms = int(time.time() * 1000) if now_ms is None else now_ms
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = ((ms & 0xFFFF_FFFF_FFFF) << 80) | (0x7 << 76) | ((rand >> 62) & 0xFFF) << 64 | (0b10 << 62) \
+        | (rand & 0x3FFF_FFFF_FFFF_FFFF)
+    return uuid.UUID(int=value)
+
+
+def ms_to_datetime(ms: int) -> datetime:
+    return EPOCH + timedelta(milliseconds=ms)
+
+
+def datetime_to_ms(ts: datetime) -> int:
+    return (ts - EPOCH) // _MS
+
+
+@dataclass(slots=True)
+class EnrichedEvent:
+    """Exactly the columns of sql/clickhouse/0001_events.sql, in order; Python values as `to_row()` returns them."""
+
+    event_id: uuid.UUID
+    site_id: int
+    ts: datetime  # tz-aware UTC, millisecond precision
+    name: str
+    visitor_id: int = 0
+    session_id: int = 0
+    hostname: str = ""
+    pathname: str = ""
+    referrer: str = ""
+    source: str = ""
+    utm_source: str = ""
+    utm_medium: str = ""
+    utm_campaign: str = ""
+    utm_term: str = ""
+    utm_content: str = ""
+    click_id_param: str = ""
+    country: str = ""
+    region: str = ""
+    city: str = ""
+    browser: str = ""
+    browser_version: str = ""
+    os: str = ""
+    os_version: str = ""
+    device: str = ""
+    screen: str = ""
+    language: str = ""
+    props: dict[str, str] = field(default_factory=dict)
+    revenue_amount: Decimal | None = None
+    revenue_currency: str = ""
+    interactive: int = 1
+    scroll_depth: int = 0
+    engagement_ms: int = 0
+
+    def to_payload(self) -> bytes:
+        """The stream payload: a JSON object keyed by column; ts as epoch ms, ids and amounts as strings."""
+        return orjson.dumps({
+            "event_id": str(self.event_id), "site_id": self.site_id, "ts": datetime_to_ms(self.ts),
+            "name": self.name, "visitor_id": self.visitor_id, "session_id": self.session_id,
+            "hostname": self.hostname, "pathname": self.pathname, "referrer": self.referrer, "source": self.source,
+            "utm_source": self.utm_source, "utm_medium": self.utm_medium, "utm_campaign": self.utm_campaign,
+            "utm_term": self.utm_term, "utm_content": self.utm_content, "click_id_param": self.click_id_param,
+            "country": self.country, "region": self.region, "city": self.city, "browser": self.browser,
+            "browser_version": self.browser_version, "os": self.os, "os_version": self.os_version,
+            "device": self.device, "screen": self.screen, "language": self.language, "props": self.props,
+            "revenue_amount": None if self.revenue_amount is None else str(self.revenue_amount),
+            "revenue_currency": self.revenue_currency, "interactive": self.interactive,
+            "scroll_depth": self.scroll_depth, "engagement_ms": self.engagement_ms,
+        })
+
+    @classmethod
+    def from_payload(cls, payload: bytes) -> "EnrichedEvent":
+        """Inverse of `to_payload`; columns missing from an older payload take their defaults."""
+        data: dict[str, Any] = orjson.loads(payload)
+        amount = data.get("revenue_amount")
+        kwargs = {k: v for k, v in data.items() if k in _FIELD_NAMES}
+        kwargs["event_id"] = uuid.UUID(data["event_id"])
+        kwargs["ts"] = ms_to_datetime(int(data["ts"]))
+        kwargs["revenue_amount"] = None if amount is None else Decimal(amount)
+        return cls(**kwargs)
+
+    def to_row(self) -> dict[str, Any]:
+        """Column name -> Python value for EventStore.insert."""
+        return {name: getattr(self, name) for name in _FIELD_NAMES}
+
+
+_FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(EnrichedEvent))
+COLUMNS = _FIELD_NAMES

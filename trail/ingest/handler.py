@@ -1,0 +1,251 @@
+"""The framework-free request path of the Events API: bytes + headers + peer in, a tiny Response out."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from typing import Any, Awaitable, Callable, Mapping, Sequence
+
+import orjson
+
+from trail.ingest import metrics
+from trail.ingest.batcher import AppendBatcher
+from trail.ingest.event import EnrichedEvent, new_event_id
+from trail.ingest.geo import Geo
+from trail.ingest.ip import client_ip
+from trail.ingest.pipeline import Draft, Pipeline, SiteLookup
+from trail.ingest.ratelimit import RateLimiter
+from trail.ingest.request import EventRequest, RequestError, load_json, parse_event
+from trail.ingest.visitor import CacheGet, CacheSet, Sessions
+
+log = logging.getLogger(__name__)
+
+BATCH_MAX_ITEMS = 1000
+CORS_HEADERS = {
+    "access-control-allow-origin": "*",
+    "access-control-allow-methods": "POST, OPTIONS",
+    "access-control-allow-headers": "Content-Type",
+    "access-control-max-age": "86400",
+}
+_JSON = {"content-type": "application/json"}
+_TEXT = {"content-type": "text/plain; charset=utf-8"}
+
+# key_lookup(bearer) -> (team_id, can_see(domain) -> bool | awaitable bool) or None for an invalid key
+CanSee = Callable[[str], "bool | Awaitable[bool]"]
+KeyLookup = Callable[[str], Awaitable["tuple[int, CanSee] | None"]]
+
+
+@dataclass(slots=True)
+class Response:
+    """What an adapter (Quart, raw ASGI) sends back: status, lower-case headers, body."""
+
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+    def json(self) -> Any:
+        return orjson.loads(self.body)
+
+
+def _error(status: int, message: str, cors: bool = False) -> Response:
+    headers = dict(_JSON)
+    if cors:
+        headers.update(CORS_HEADERS)
+    return Response(status, headers, orjson.dumps({"error": message}))
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Ingestor:
+    """Parses, enriches and buffers events; independent of any web framework.
+
+    Dependencies are injected: `site_lookup(domain)`, `salt_for(day)`, `cache_get/cache_set` (the broker's TTL
+    cache), `append(payloads)` (the durable buffer), `backpressure()` (True: answer 503), `key_lookup(bearer)`
+    and a clock `now()` returning an aware UTC datetime.
+    """
+
+    def __init__(self, settings: Any, *, site_lookup: SiteLookup, salt_for: Callable[[date], Awaitable[bytes]],
+                 cache_get: CacheGet, cache_set: CacheSet, append: Callable[[Sequence[bytes]], Awaitable[Any]],
+                 backpressure: Callable[[], bool] = lambda: False, key_lookup: KeyLookup | None = None,
+                 now: Callable[[], datetime] = _utcnow, geo: Geo | None = None) -> None:
+        self.settings = settings
+        self.body_limit = int(settings.body_limit_bytes)
+        self.trusted_proxies = tuple(settings.trusted_proxies or ())
+        self.key_lookup = key_lookup
+        self.backpressure = backpressure
+        self.now = now
+        self.geo = geo or Geo(getattr(settings, "geoip_city_db", "") or "")
+        self.sessions = Sessions(cache_get, cache_set)
+        self.pipeline = Pipeline(site_lookup, salt_for, self.sessions, self.geo)
+        self.batcher = AppendBatcher(append)
+        self.limiter = RateLimiter(int(settings.rate_limit_per_ip))
+
+    # -- POST /api/event -----------------------------------------------------------------------
+    def preflight(self) -> Response:
+        """The answer to `OPTIONS /api/event`: any origin may post events."""
+        return Response(204, dict(CORS_HEADERS))
+
+    async def single(self, body: bytes, headers: Mapping[str, str], peer_ip: str) -> Response:
+        """One event (possibly for several comma-listed sites): 202, 400, 413, 429 or 503; never 500."""
+        try:
+            return await self._single(body, headers, peer_ip)
+        except Exception:  # the last line of defence of "no input ever gives a 500"
+            log.exception("ingest: unexpected error")
+            return _error(503, "temporarily unable to accept events", cors=True)
+
+    async def _single(self, body: bytes, headers: Mapping[str, str], peer_ip: str) -> Response:
+        if len(body) > self.body_limit:
+            return _error(413, f"body is larger than {self.body_limit} bytes", cors=True)
+        ip = client_ip(peer_ip, headers.get("x-forwarded-for"), self.trusted_proxies)
+        if not self.limiter.allow(ip):
+            return _error(429, "too many events from this address", cors=True)
+        try:
+            request = parse_event(load_json(body))
+        except RequestError as exc:
+            metrics.EVENTS_REJECTED.labels(field=exc.field).inc()
+            return _error(400, str(exc), cors=True)
+        if self.backpressure():
+            return _error(503, "the event buffer is full; retry later", cors=True)
+        ts = self.now()
+        payloads, reasons = await self._enrich(request, ip, headers.get("user-agent", ""), headers, ts)
+        if payloads:
+            try:
+                await self.batcher.submit(payloads)
+            except Exception as exc:
+                log.warning("ingest: append failed: %r", exc)
+                return _error(503, "the event buffer is unavailable; retry later", cors=True)
+            metrics.EVENTS_ACCEPTED.inc(len(payloads))
+        for reason in reasons:
+            metrics.EVENTS_DROPPED.labels(reason=reason).inc()
+        out = {**_TEXT, **CORS_HEADERS}
+        if not payloads and reasons:
+            out["x-trail-dropped"] = reasons[0]
+        return Response(202, out, b"ok")
+
+    async def _enrich(self, request: EventRequest, ip: str, user_agent: str, headers: Mapping[str, str],
+                      ts: datetime) -> tuple[list[bytes], list[str]]:
+        """Run the pipeline once per listed site; return the accepted payloads and the drop reasons."""
+        payloads: list[bytes] = []
+        reasons: list[str] = []
+        ts = ts.replace(microsecond=ts.microsecond // 1000 * 1000)
+        for domain in request.domains:
+            event = EnrichedEvent(
+                event_id=new_event_id(int(ts.timestamp() * 1000)), site_id=0, ts=ts, name=request.name,
+                props=request.props,
+                revenue_amount=request.revenue_amount, revenue_currency=request.revenue_currency,
+                interactive=1 if request.interactive else 0, scroll_depth=request.scroll_depth,
+                engagement_ms=request.engagement_ms,
+            )
+            draft = Draft(request=request, domain=domain, ip=ip, user_agent=user_agent, headers=headers, event=event)
+            reason = await self.pipeline.run(draft)
+            if reason is None:
+                payloads.append(event.to_payload())
+            else:
+                reasons.append(reason)
+        return payloads, reasons
+
+    # -- POST /api/events ----------------------------------------------------------------------
+    async def batch(self, body: bytes, headers: Mapping[str, str], peer_ip: str) -> Response:
+        """A server-side batch: 202 with per-item results, 400, 401, 404 (whole batch refused), 413, 429, 503."""
+        try:
+            return await self._batch(body, headers, peer_ip)
+        except Exception:
+            log.exception("ingest: unexpected error in batch")
+            return _error(503, "temporarily unable to accept events")
+
+    async def _batch(self, body: bytes, headers: Mapping[str, str], peer_ip: str) -> Response:
+        if len(body) > self.body_limit:
+            return _error(413, f"body is larger than {self.body_limit} bytes")
+        auth = headers.get("authorization", "")
+        token = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
+        key = await self.key_lookup(token) if token and self.key_lookup is not None else None
+        if key is None:
+            return _error(401, "missing or invalid API key: send Authorization: Bearer <key>")
+        _team_id, can_see = key
+        ip = client_ip(peer_ip, headers.get("x-forwarded-for"), self.trusted_proxies)
+        if not self.limiter.allow("batch:" + ip):
+            return _error(429, "too many requests from this address")
+        try:
+            items = load_json(body)
+        except RequestError:
+            return _error(400, "body: not valid JSON")
+        if not isinstance(items, list):
+            return _error(400, "body: must be a JSON array of events")
+        if len(items) > BATCH_MAX_ITEMS:
+            return _error(400, f"body: at most {BATCH_MAX_ITEMS} events per batch")
+        now = self.now()
+        parsed: list[tuple[int, EventRequest]] = []
+        rejected: list[dict[str, Any]] = []
+        named: dict[str, None] = {}
+        for index, item in enumerate(items):
+            try:
+                request = parse_event(item, batch=True, now=now)
+            except RequestError as exc:
+                metrics.EVENTS_REJECTED.labels(field=exc.field).inc()
+                rejected.append({"index": index, "error": str(exc)})
+                named.update(dict.fromkeys(_named_domains(item)))
+                continue
+            parsed.append((index, request))
+            named.update(dict.fromkeys(request.domains))
+        for domain in named:
+            visible = can_see(domain)
+            if inspect.isawaitable(visible):
+                visible = await visible
+            if not visible:
+                return _error(404, f"site {domain!r} not found")
+        if self.backpressure():
+            return _error(503, "the event buffer is full; retry later")
+        payloads: list[bytes] = []
+        dropped: list[dict[str, Any]] = []
+        default_ua = headers.get("user-agent", "")
+        for index, request in parsed:
+            payload, reasons = await self._enrich(
+                request, request.ip or ip, request.user_agent if request.user_agent is not None else default_ua,
+                headers, request.timestamp or now)
+            payloads.extend(payload)
+            if not payload and reasons:
+                dropped.append({"index": index, "reason": reasons[0]})
+            for reason in reasons:
+                metrics.EVENTS_DROPPED.labels(reason=reason).inc()
+        if payloads:
+            try:
+                await self.batcher.submit(payloads)
+            except Exception as exc:
+                log.warning("ingest: append failed: %r", exc)
+                return _error(503, "the event buffer is unavailable; retry later")
+            metrics.EVENTS_ACCEPTED.inc(len(payloads))
+        accepted = len(parsed) - len(dropped)
+        body_out = orjson.dumps({"accepted": accepted, "dropped": dropped, "rejected": rejected})
+        return Response(202, dict(_JSON), body_out)
+
+    async def close(self) -> None:
+        """Finish the appends in flight (called on shutdown)."""
+        await self.batcher.close()
+        self.geo.close()
+
+
+def _named_domains(item: Any) -> list[str]:
+    """Domains an invalid item names, so a batch cannot probe other teams' sites through rejects."""
+    if not isinstance(item, dict):
+        return []
+    value = item.get("domain", item.get("d"))
+    if not isinstance(value, str):
+        return []
+    out = []
+    for part in value.split(","):
+        part = part.strip().lower()
+        part = part[4:] if part.startswith("www.") else part
+        if part and len(part) <= 253:
+            out.append(part)
+    return out[:50]
+
+
+async def wait_idle(ingestor: Ingestor) -> None:
+    """Let pending appends finish (tests)."""
+    await asyncio.sleep(0)
+    await ingestor.batcher.close()

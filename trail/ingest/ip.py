@@ -1,0 +1,67 @@
+"""The client IP: the socket peer, or the right-most untrusted X-Forwarded-For hop behind a trusted proxy."""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import lru_cache
+from typing import Iterable
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@lru_cache(maxsize=65536)
+def parse_ip(text: str) -> IPAddress | None:
+    """An address from "1.2.3.4", "1.2.3.4:80", "[::1]:80" or "::ffff:1.2.3.4" (mapped to IPv4); None if invalid."""
+    text = text.strip().strip('"')
+    if not text:
+        return None
+    if text.startswith("["):
+        text = text[1:].split("]", 1)[0]
+    elif text.count(":") == 1:
+        text = text.split(":", 1)[0]
+    try:
+        addr = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        return addr.ipv4_mapped
+    return addr
+
+
+def _trusted(addr: IPAddress, proxies: tuple[Network, ...]) -> bool:
+    return any(addr.version == net.version and addr in net for net in proxies)
+
+
+def client_ip(peer: str, forwarded_for: str | None, proxies: tuple[Network, ...]) -> str:
+    """The visitor's address as a string ("" when unknown)."""
+    addr = parse_ip(peer) if peer else None
+    if addr is None:
+        return ""
+    if not forwarded_for or not proxies or not _trusted(addr, proxies):
+        return str(addr)
+    for hop in reversed(forwarded_for.split(",")):
+        hop_addr = parse_ip(hop)
+        if hop_addr is None:
+            break  # garbage in the chain: trust nothing to the left of it
+        addr = hop_addr
+        if not _trusted(hop_addr, proxies):
+            break
+    return str(addr)
+
+
+@lru_cache(maxsize=4096)
+def compile_networks(entries: Iterable[str]) -> tuple[Network, ...]:
+    """Addresses or CIDRs of a site's exclusion list; malformed entries are skipped."""
+    nets = []
+    for entry in entries:
+        try:
+            nets.append(ipaddress.ip_network(entry.strip(), strict=False))
+        except ValueError:
+            continue
+    return tuple(nets)
+
+
+def ip_in(ip: str, networks: tuple[Network, ...]) -> bool:
+    addr = parse_ip(ip) if ip else None
+    return addr is not None and _trusted(addr, networks)

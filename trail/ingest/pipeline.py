@@ -1,0 +1,205 @@
+"""The ingestion pipeline: an ordered list of named steps; each enriches the draft or returns a drop reason."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, Union
+
+from trail.ingest import bots
+from trail.ingest.event import EnrichedEvent, datetime_to_ms
+from trail.ingest.geo import Geo
+from trail.ingest.ip import compile_networks, ip_in
+from trail.ingest.referrer import classify
+from trail.ingest.request import EventRequest
+from trail.ingest.ua import device_class, parse_agent, screen_class
+from trail.ingest.utm import parse_campaign
+from trail.ingest.visitor import SESSION_TIMEOUT_MS, Sessions, visitor_id
+
+if TYPE_CHECKING:
+    from trail.sites import SiteInfo
+
+SiteLookup = Callable[[str], Awaitable["SiteInfo | None"]]
+SaltFor = Callable[[date], Awaitable[bytes]]
+StepResult = Union[str, None]
+Step = Callable[["Draft"], Union[StepResult, Awaitable[StepResult]]]
+
+
+@dataclass(slots=True)
+class Draft:
+    """One event for one site on its way through the pipeline."""
+
+    request: EventRequest
+    domain: str
+    ip: str
+    user_agent: str
+    headers: Mapping[str, str]
+    event: EnrichedEvent
+    site: "SiteInfo | None" = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@lru_cache(maxsize=4096)
+def _path_regex(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
+    """Plausible's page wildcards: `**` matches anything, `*` anything but "/"; the whole path must match."""
+    parts = []
+    for pattern in patterns:
+        pattern = pattern.strip()
+        if not pattern:
+            continue
+        regex = "".join(
+            ".*" if tok == "**" else "[^/]*" if tok == "*" else re.escape(tok)
+            for tok in re.split(r"(\*\*|\*)", pattern)
+        )
+        parts.append(regex)
+    return re.compile("(?:" + "|".join(parts) + r")\Z") if parts else None
+
+
+@lru_cache(maxsize=4096)
+def _host_regex(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
+    """Host patterns, case-insensitive, where `*` matches any characters ("*.staging.example.com")."""
+    parts = [re.escape(p.strip().lower()).replace(r"\*", ".*") for p in patterns if p.strip()]
+    return re.compile("(?:" + "|".join(parts) + r")\Z") if parts else None
+
+
+def path_excluded(path: str, patterns: tuple[str, ...]) -> bool:
+    regex = _path_regex(tuple(patterns))
+    return bool(regex and regex.match(path.split("#", 1)[0]))
+
+
+def host_excluded(host: str, patterns: tuple[str, ...]) -> bool:
+    regex = _host_regex(tuple(patterns))
+    return bool(regex and (regex.match(host) or regex.match("www." + host)))
+
+
+class Pipeline:
+    """The named steps of Trail's ingestion, run in order; the first drop reason ends the run."""
+
+    def __init__(self, site_lookup: SiteLookup, salt_for: SaltFor, sessions: Sessions, geo: Geo) -> None:
+        self.site_lookup = site_lookup
+        self.salt_for = salt_for
+        self.sessions = sessions
+        self.geo = geo
+        self._salts: dict[date, bytes] = {}
+        self.steps: list[tuple[str, Step]] = [
+            ("drop_bot", self.drop_bot),
+            ("put_site", self.put_site),
+            ("drop_dnt", self.drop_dnt),
+            ("drop_excluded_ip", self.drop_excluded_ip),
+            ("drop_excluded_host", self.drop_excluded_host),
+            ("drop_excluded_path", self.drop_excluded_path),
+            ("put_page", self.put_page),
+            ("put_referrer", self.put_referrer),
+            ("put_user_agent", self.put_user_agent),
+            ("put_geolocation", self.put_geolocation),
+            ("put_session", self.put_session),
+        ]
+
+    async def run(self, draft: Draft) -> str | None:
+        """None when the draft's event is complete, else the drop reason."""
+        for _name, step in self.steps:
+            result = step(draft)
+            if result is not None and not isinstance(result, str):
+                result = await result
+            if result is not None:
+                return result
+        return None
+
+    # -- drops ---------------------------------------------------------------------------------
+    @staticmethod
+    def drop_bot(d: Draft) -> StepResult:
+        return "bot" if bots.is_bot(d.user_agent) else None
+
+    async def put_site(self, d: Draft) -> StepResult:
+        site = await self.site_lookup(d.domain)
+        if site is None:
+            return "unknown_site"
+        d.site = site
+        d.event.site_id = site.id
+        return None
+
+    @staticmethod
+    def drop_dnt(d: Draft) -> StepResult:
+        if d.site is not None and d.site.respect_dnt and (
+                d.headers.get("dnt", "").strip() == "1" or d.headers.get("sec-gpc", "").strip() == "1"):
+            return "dnt"
+        return None
+
+    @staticmethod
+    def drop_excluded_ip(d: Draft) -> StepResult:
+        if d.site is not None and d.site.exclude_ips and ip_in(d.ip, compile_networks(tuple(d.site.exclude_ips))):
+            return "excluded_ip"
+        return None
+
+    @staticmethod
+    def drop_excluded_host(d: Draft) -> StepResult:
+        if d.site is not None and d.site.exclude_hosts and host_excluded(d.request.hostname, d.site.exclude_hosts):
+            return "excluded_host"
+        return None
+
+    @staticmethod
+    def drop_excluded_path(d: Draft) -> StepResult:
+        if d.site is not None and d.site.exclude_paths and path_excluded(d.request.pathname, d.site.exclude_paths):
+            return "excluded_path"
+        return None
+
+    # -- enrichment ----------------------------------------------------------------------------
+    @staticmethod
+    def put_page(d: Draft) -> StepResult:
+        req, ev = d.request, d.event
+        ev.hostname = req.hostname
+        ev.pathname = req.pathname
+        campaign = parse_campaign(req.query)
+        ev.utm_source, ev.utm_medium, ev.utm_campaign, ev.utm_term, ev.utm_content, ev.click_id_param = campaign
+        language = d.headers.get("accept-language", "")
+        if language:
+            ev.language = language.split(",", 1)[0].split(";", 1)[0].strip()[:35]
+        return None
+
+    @staticmethod
+    def put_referrer(d: Draft) -> StepResult:
+        ref = classify(d.request.referrer, d.request.hostname, d.event.utm_source)
+        d.event.referrer, d.event.source = ref
+        return None
+
+    @staticmethod
+    def put_user_agent(d: Draft) -> StepResult:
+        agent = parse_agent(d.user_agent)
+        ev = d.event
+        ev.browser, ev.browser_version, ev.os, ev.os_version = agent.browser, agent.browser_version, agent.os, \
+            agent.os_version
+        width = d.request.screen_width
+        ev.device = device_class(agent, width)
+        ev.screen = screen_class(width)
+        return None
+
+    def put_geolocation(self, d: Draft) -> StepResult:
+        d.event.country, d.event.region, d.event.city = self.geo.lookup(d.ip)
+        return None
+
+    async def put_session(self, d: Draft) -> StepResult:
+        """Visitor id under the event's UTC day salt, then its session (continuing one from before midnight)."""
+        ev = d.event
+        day = ev.ts.date()
+        ev.visitor_id = visitor_id(await self.salt(day), ev.site_id, d.ip, d.user_agent)
+        ts_ms = datetime_to_ms(ev.ts)
+        visitor = ev.visitor_id
+        midnight = datetime.combine(day, datetime.min.time(), ev.ts.tzinfo)
+        if ev.ts - midnight < timedelta(milliseconds=SESSION_TIMEOUT_MS) and \
+                (await self.sessions.find(ev.site_id, visitor, ts_ms)) is None:
+            previous = visitor_id(await self.salt(day - timedelta(days=1)), ev.site_id, d.ip, d.user_agent)
+            if (await self.sessions.find(ev.site_id, previous, ts_ms)) is not None:
+                visitor = ev.visitor_id = previous  # the visit keeps yesterday's visitor id, as in Plausible
+        ev.session_id = await self.sessions.touch(ev.site_id, visitor, ts_ms)
+        return None
+
+    async def salt(self, day: date) -> bytes:
+        salt = self._salts.get(day)
+        if salt is None:
+            salt = await self.salt_for(day)
+            if len(self._salts) > 4:
+                self._salts.clear()
+            self._salts[day] = salt
+        return salt

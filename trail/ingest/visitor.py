@@ -1,0 +1,114 @@
+"""Visitor id (keyed hash of daily salt, site, IP, UA) and sessions (new after 30 minutes of inactivity)."""
+
+from __future__ import annotations
+
+import random
+import struct
+from collections import OrderedDict
+from datetime import date, datetime, timedelta
+from hashlib import blake2b
+from typing import Awaitable, Callable
+
+SESSION_TIMEOUT_MS = 30 * 60 * 1000
+# The shared cache's last-seen may lag the truth by up to this much: it saves a cache write per event for busy
+# visitors (one write per visitor per interval instead of one per event). The TTL covers the lag.
+WRITE_INTERVAL_MS = 30 * 1000
+CACHE_TTL_S = (SESSION_TIMEOUT_MS + 2 * WRITE_INTERVAL_MS) / 1000
+_PACK = struct.Struct(">QQ")
+
+CacheGet = Callable[[str], Awaitable[bytes | None]]
+CacheSet = Callable[[str, bytes, float], Awaitable[None]]
+
+
+def visitor_id(salt: bytes, site_id: int, ip: str, user_agent: str) -> int:
+    """UInt64 keyed BLAKE2b of (site, IP, UA) under the day's salt: stable within the day, unlinkable across days."""
+    h = blake2b(digest_size=8, key=salt[:64])
+    h.update(f"{site_id}\x00{ip}\x00{user_agent}".encode("utf-8", "surrogatepass"))
+    return int.from_bytes(h.digest(), "big")
+
+
+def utc_day(ts: datetime) -> date:
+    return ts.date()
+
+
+def new_session_id() -> int:
+    return random.getrandbits(64) or 1
+
+
+class _Entry:
+    __slots__ = ("session_id", "last_seen", "written")
+
+    def __init__(self, session_id: int, last_seen: int, written: int) -> None:
+        self.session_id = session_id
+        self.last_seen = last_seen
+        self.written = written  # last_seen value the shared cache holds
+
+
+class Sessions:
+    """Session ids per (site, visitor): an in-process LRU in front of the shared TTL cache, written through.
+
+    A hit in the LRU within the timeout is certain (no other instance can have started a newer session since
+    then), so it costs no cache read; anything else reads the shared cache once.
+    """
+
+    def __init__(self, cache_get: CacheGet, cache_set: CacheSet, capacity: int = 100_000,
+                 prefix: str = "sess:") -> None:
+        self.cache_get = cache_get
+        self.cache_set = cache_set
+        self.capacity = capacity
+        self.prefix = prefix
+        self._lru: OrderedDict[tuple[int, int], _Entry] = OrderedDict()
+
+    async def find(self, site_id: int, visitor: int, ts_ms: int) -> int | None:
+        """The live session of this visitor at ts_ms, without changing anything (for the midnight lookback)."""
+        entry = await self._entry(site_id, visitor)
+        if entry is not None and abs(ts_ms - entry.last_seen) <= SESSION_TIMEOUT_MS:
+            return entry.session_id
+        return None
+
+    async def touch(self, site_id: int, visitor: int, ts_ms: int) -> int:
+        """The session id for an event at ts_ms, starting a new session after 30 minutes of inactivity."""
+        key = (site_id, visitor)
+        entry = self._lru.get(key)
+        if entry is not None and 0 <= ts_ms - entry.last_seen <= SESSION_TIMEOUT_MS:
+            self._lru.move_to_end(key)
+        else:
+            entry = await self._entry(site_id, visitor)
+            if entry is None or abs(ts_ms - entry.last_seen) > SESSION_TIMEOUT_MS:
+                entry = _Entry(new_session_id(), ts_ms, -1)
+                self._remember(key, entry)
+        if ts_ms > entry.last_seen:
+            entry.last_seen = ts_ms
+        if entry.last_seen - entry.written >= WRITE_INTERVAL_MS or entry.written < 0:
+            entry.written = entry.last_seen
+            await self.cache_set(self._key(site_id, visitor), _PACK.pack(entry.session_id, entry.last_seen),
+                                 CACHE_TTL_S)
+        return entry.session_id
+
+    async def _entry(self, site_id: int, visitor: int) -> _Entry | None:
+        key = (site_id, visitor)
+        raw = await self.cache_get(self._key(site_id, visitor))
+        shared = None
+        if raw is not None and len(raw) == _PACK.size:
+            session_id, last_seen = _PACK.unpack(raw)
+            shared = _Entry(session_id, last_seen, last_seen)
+        local = self._lru.get(key)
+        if local is not None and (shared is None or local.last_seen >= shared.last_seen):
+            self._lru.move_to_end(key)
+            return local
+        if shared is not None:
+            self._remember(key, shared)
+        return shared
+
+    def _remember(self, key: tuple[int, int], entry: _Entry) -> None:
+        self._lru[key] = entry
+        self._lru.move_to_end(key)
+        if len(self._lru) > self.capacity:
+            self._lru.popitem(last=False)
+
+    def _key(self, site_id: int, visitor: int) -> str:
+        return f"{self.prefix}{site_id}:{visitor:x}"
+
+
+def yesterday(day: date) -> date:
+    return day - timedelta(days=1)

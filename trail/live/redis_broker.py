@@ -1,0 +1,265 @@
+"""The production broker: a Redis stream with consumer groups, Redis pub/sub and a PX-expiring key cache."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any, AsyncIterator, Iterator, Sequence
+from urllib.parse import urlsplit, urlunsplit
+
+import redis.asyncio as aioredis
+from redis.asyncio.client import PubSub
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from trail.live.broker import Broker, BrokerUnavailable, Entry
+
+FIELD = b"e"
+_PAGE = 1000
+
+
+def _masked(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        parts = parts._replace(netloc=netloc)
+    return urlunsplit(parts)
+
+
+def _entries(raw: list[Any] | None) -> list[Entry]:
+    """Stream replies [(id, {field: value})] to entries; deleted entries (no fields) are left out."""
+    out = []
+    for entry_id, fields in raw or ():
+        if fields and FIELD in fields:
+            out.append(Entry(entry_id.decode(), fields[FIELD]))
+    return out
+
+
+def _id(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class _Messages:
+    """The async iterator of one Redis subscription: message payloads, subscribe notices skipped."""
+
+    def __init__(self, pubsub: PubSub, broker: "RedisBroker") -> None:
+        self._pubsub = pubsub
+        self._broker = broker
+
+    def __aiter__(self) -> "_Messages":
+        return self
+
+    async def __anext__(self) -> bytes:
+        while True:
+            with self._broker._guard():
+                message = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
+            if message is not None and message.get("type") == "message":
+                return message["data"]
+
+
+class RedisBroker(Broker):
+    """Stream key `<prefix>events` (payload in field "e"); channels and cache keys under the same prefix.
+
+    `block_ms <= 0` never waits (Redis BLOCK 0 would wait forever). Unknown groups raise LookupError.
+    """
+
+    def __init__(self, url: str, prefix: str = "trail:", *, connect_timeout_s: float = 5.0) -> None:
+        self.url = url
+        self.prefix = prefix
+        self.key = f"{prefix}events"
+        self._client = aioredis.from_url(url, decode_responses=False, socket_connect_timeout=connect_timeout_s)
+
+    async def start(self) -> None:
+        """Nothing to open: connections are made on first use (ping() tells whether Redis answers)."""
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        try:
+            yield
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            raise BrokerUnavailable(f"Redis at {_masked(self.url)} is unavailable: {exc}") from exc
+        except ResponseError as exc:
+            text = str(exc)
+            if text.startswith("NOGROUP") or "no such key" in text:
+                raise LookupError(f"no consumer group on stream {self.key}: {text}") from exc
+            raise
+
+    async def ping(self) -> None:
+        with self._guard():
+            await self._client.ping()
+
+    # -- the event stream ---------------------------------------------------------
+    async def append(self, payloads: Sequence[bytes]) -> list[str]:
+        if not payloads:
+            return []
+        with self._guard():
+            pipe = self._client.pipeline(transaction=False)
+            for payload in payloads:
+                pipe.xadd(self.key, {FIELD: payload})
+            ids = await pipe.execute()
+        return [_id(i) for i in ids]
+
+    async def ensure_group(self, group: str) -> None:
+        with self._guard():
+            try:
+                await self._client.xgroup_create(self.key, group, id="0", mkstream=True)
+            except ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+
+    async def _read_group(self, group: str, consumer: str, start: str, count: int, block_ms: int) -> list[Entry]:
+        with self._guard():
+            reply = await self._client.xreadgroup(group, consumer, {self.key: start}, count=count,
+                                                  block=block_ms if block_ms > 0 else None)
+        return _entries(reply[0][1]) if reply else []
+
+    async def read_group(self, group: str, consumer: str, count: int, block_ms: int) -> list[Entry]:
+        return await self._read_group(group, consumer, ">", count, block_ms)
+
+    async def read_pending(self, group: str, consumer: str, count: int) -> list[Entry]:
+        with self._guard():
+            reply = await self._client.xreadgroup(group, consumer, {self.key: "0"}, count=count)
+        raw = reply[0][1] if reply else []
+        ghosts = [entry_id for entry_id, fields in raw if not fields]
+        if ghosts:  # trimmed while pending: nothing left to deliver, so take them off the pending list
+            with self._guard():
+                await self._client.xack(self.key, group, *ghosts)
+        return _entries(raw)
+
+    async def _stale_ids(self, group: str, owner: bytes, min_idle_ms: int) -> list[bytes]:
+        ids: list[bytes] = []
+        start = "-"
+        while True:
+            rows = await self._client.xpending_range(self.key, group, min=start, max="+", count=_PAGE,
+                                                     consumername=owner, idle=min_idle_ms)
+            ids.extend(row["message_id"] for row in rows)
+            if len(rows) < _PAGE:
+                return ids
+            start = "(" + _id(rows[-1]["message_id"])
+
+    async def claim_stale(self, group: str, consumer: str, min_idle_ms: int) -> list[list[Entry]]:
+        batches = []
+        with self._guard():
+            consumers = await self._client.xinfo_consumers(self.key, group)
+            for info in consumers:
+                owner = info["name"]
+                if _id(owner) == consumer or not info["pending"]:
+                    continue
+                ids = await self._stale_ids(group, owner, min_idle_ms)
+                if not ids:
+                    continue
+                # XCLAIM re-checks the idle time, so two claimers never both take an entry
+                claimed = _entries(await self._client.xclaim(self.key, group, consumer, min_idle_ms, ids))
+                claimed.sort(key=lambda e: tuple(int(p) for p in e.id.split("-")))
+                if claimed:
+                    batches.append(claimed)
+        return batches
+
+    async def ack(self, group: str, ids: Sequence[str]) -> None:
+        if ids:
+            with self._guard():
+                await self._client.xack(self.key, group, *ids)
+
+    async def _group_info(self, group: str) -> dict[str, Any]:
+        with self._guard():
+            groups = await self._client.xinfo_groups(self.key)
+        for info in groups:
+            if _id(info["name"]) == group:
+                return info
+        raise LookupError(f"no consumer group {group!r} on stream {self.key}")
+
+    async def lag(self, group: str) -> int:
+        info = await self._group_info(group)
+        undelivered = info.get("lag")
+        if undelivered is None:  # Redis < 7, or a lag Redis cannot compute (entries deleted mid-stream)
+            undelivered = await self._count_after(_id(info["last-delivered-id"]))
+        return int(info["pending"]) + int(undelivered)
+
+    async def _count_after(self, last: str) -> int:
+        total, start = 0, "(" + last
+        with self._guard():
+            while True:
+                rows = await self._client.xrange(self.key, start, "+", count=10 * _PAGE)
+                total += len(rows)
+                if len(rows) < 10 * _PAGE:
+                    return total
+                start = "(" + _id(rows[-1][0])
+
+    async def oldest_unacked(self, group: str) -> str | None:
+        with self._guard():
+            summary = await self._client.xpending(self.key, group)
+        if summary["pending"]:
+            return _id(summary["min"])
+        info = await self._group_info(group)
+        with self._guard():
+            rows = await self._client.xrange(self.key, "(" + _id(info["last-delivered-id"]), "+", count=1)
+        return _id(rows[0][0]) if rows else None
+
+    async def length(self) -> int:
+        with self._guard():
+            return int(await self._client.xlen(self.key))
+
+    async def tail(self, after_id: str, count: int, block_ms: int) -> list[Entry]:
+        with self._guard():
+            reply = await self._client.xread({self.key: after_id}, count=count,
+                                             block=block_ms if block_ms > 0 else None)
+        return _entries(reply[0][1]) if reply else []
+
+    async def range_since(self, since_ms: int, count: int | None = None) -> list[Entry]:
+        with self._guard():
+            return _entries(await self._client.xrange(self.key, f"{since_ms}-0", "+", count=count))
+
+    async def trim(self, min_id: str) -> int:
+        with self._guard():
+            return int(await self._client.xtrim(self.key, minid=min_id, approximate=False))
+
+    # -- pub/sub ------------------------------------------------------------------
+    async def publish(self, channel: str, message: bytes) -> None:
+        with self._guard():
+            await self._client.publish(self.prefix + channel, message)
+
+    @asynccontextmanager
+    async def subscription(self, channel: str) -> AsyncIterator[AsyncIterator[bytes]]:
+        pubsub = self._client.pubsub()
+        try:
+            with self._guard():
+                await pubsub.subscribe(self.prefix + channel)
+                await self._confirmed(pubsub)
+            yield _Messages(pubsub, self)
+        finally:
+            await pubsub.aclose()
+
+    async def _confirmed(self, pubsub: PubSub, timeout_s: float = 10.0) -> None:
+        """Wait for Redis to confirm SUBSCRIBE: from then on, every PUBLISH reaches this connection."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while loop.time() < deadline:
+            message = await pubsub.get_message(timeout=max(deadline - loop.time(), 0.01))
+            if message is not None and message.get("type") == "subscribe":
+                return
+        raise BrokerUnavailable(f"Redis at {_masked(self.url)} did not confirm a subscription")
+
+    async def subscribe(self, channel: str) -> AsyncIterator[bytes]:  # type: ignore[override]
+        async with self.subscription(channel) as messages:
+            async for message in messages:
+                yield message
+
+    # -- cache --------------------------------------------------------------------
+    def _cache_key(self, key: str) -> str:
+        return f"{self.prefix}cache:{key}"
+
+    async def cache_get(self, key: str) -> bytes | None:
+        with self._guard():
+            return await self._client.get(self._cache_key(key))
+
+    async def cache_set(self, key: str, value: bytes, ttl_s: float) -> None:
+        with self._guard():
+            await self._client.set(self._cache_key(key), value, px=max(1, int(ttl_s * 1000)))
+
+    async def cache_delete(self, key: str) -> None:
+        with self._guard():
+            await self._client.delete(self._cache_key(key))
