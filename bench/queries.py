@@ -1,7 +1,8 @@
 """Stats query latency: synthetic events in chDB (and a plain MariaDB events table), every dashboard query timed.
 
 Usage: python -m bench.queries [--events N] [--runs R] [--no-mariadb]
-Loads N synthetic events of one site over 30 days into a chDB data dir of its own (INSERT ... SELECT FROM numbers),
+Loads N synthetic events of one site over 30 days into a chDB data dir of its own (INSERT ... SELECT FROM numbers;
+the materialized views fill session_parts on the way, as they do for the writer's inserts),
 times each dashboard widget query (p50/p95) and the whole dashboard (widgets run concurrently, as the dashboard
 does), then the same reports as plain SQL on MariaDB (127.0.0.1:3306, root, database of its own) and the ratio.
 """
@@ -23,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from trail.sites import Goal, SiteInfo  # noqa: E402
 from trail.stats.query import parse_query  # noqa: E402
 from trail.stats.runner import run  # noqa: E402
+from trail.stats.storage import WITH_SESSION_PARTS  # noqa: E402
 from trail.store.ch_migrations import migrate_events  # noqa: E402
 from trail.store.events import EventStore, open_event_store  # noqa: E402
 
@@ -112,19 +114,9 @@ async def dashboard(store: EventStore, filters: list[Any] | None = None) -> None
     await asyncio.gather(*(run(store, q, SITE) for q in queries))
 
 
-async def bench_chdb(events: int, runs: int) -> dict[str, float]:
-    path = tempfile.mkdtemp(prefix="trail-bench-chdb-")
-    store = open_event_store(f"chdb://{path}?database=bench")
-    await store.start()
-    await migrate_events(store)
-    t = time.perf_counter()
-    step = 2_000_000
-    for offset in range(0, events, step):
-        await store.execute(load_sql(min(step, events - offset), offset))
-        print(f"  loaded {min(events, offset + step):,} / {events:,} events", flush=True)
-    await store.execute("OPTIMIZE TABLE events FINAL")
-    print(f"  load: {time.perf_counter() - t:.1f} s", flush=True)
-    print(f"\nchDB, {events:,} events, 30d range, {runs} runs each")
+async def time_all(store: EventStore, events: int, runs: int, label: str) -> dict[str, float]:
+    """p50/p95 of every widget, the whole dashboard and the filtered dashboards; returns p50 ms by name."""
+    print(f"\nchDB, {events:,} events, 30d range, {runs} runs each, per-visit rows from {label}")
     print(f"{'query':<28}{'p50 ms':>10}{'p95 ms':>10}")
     summary: dict[str, float] = {}
     for name, body in DASHBOARD.items():
@@ -139,6 +131,42 @@ async def bench_chdb(events: int, runs: int) -> dict[str, float]:
         ms = await timed(lambda f=f: dashboard(store, f), runs)
         summary[f"dashboard {label}"] = statistics.median(ms)
         print(f"{'dashboard ' + label:<28}{statistics.median(ms):>10.1f}{pct(ms, 95):>10.1f}", flush=True)
+    return summary
+
+
+async def bench_chdb(events: int, runs: int, compare_sources: bool = False) -> dict[str, float]:
+    path = tempfile.mkdtemp(prefix="trail-bench-chdb-")
+    store = open_event_store(f"chdb://{path}?database=bench")
+    await store.start()
+    await migrate_events(store)
+    if compare_sources:  # the proposed session_parts migration (not applied by `migrate` yet), fed on load
+        from trail.stats import sources
+        from trail.store.ch_migrations import MIGRATIONS_DIR, split_statements
+
+        for statement in split_statements((MIGRATIONS_DIR / "proposed" / "0002_session_parts.sql").read_text()):
+            await store.execute(statement)
+        sources.PARTS_ENABLED = True
+    t = time.perf_counter()
+    step = 2_000_000
+    for offset in range(0, events, step):
+        await store.execute(load_sql(min(step, events - offset), offset))
+        print(f"  loaded {min(events, offset + step):,} / {events:,} events", flush=True)
+    for table in WITH_SESSION_PARTS if compare_sources else ("events",):  # and what the views fed on load
+        await store.execute(f"OPTIMIZE TABLE {table} FINAL")
+    print(f"  load: {time.perf_counter() - t:.1f} s", flush=True)
+    summary = await time_all(store, events, runs, "planned")
+    if compare_sources:  # the same data with per-visit rows forced onto raw events (A/B of session_parts)
+        from trail.stats import sources
+
+        planner = sources.session_source
+        sources.session_source = lambda rng: sources.EVENTS  # type: ignore[assignment]
+        try:
+            raw = await time_all(store, events, runs, "raw events")
+        finally:
+            sources.session_source = planner  # type: ignore[assignment]
+        print(f"\n{'query':<28}{'planned':>10}{'raw':>10}{'speed-up':>10}")
+        for name, ms in summary.items():
+            print(f"{name:<28}{ms:>10.1f}{raw[name]:>10.1f}{raw[name] / max(ms, 0.001):>9.1f}x")
     await store.execute("DROP DATABASE IF EXISTS bench")
     return summary
 
@@ -148,8 +176,14 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--no-mariadb", action="store_true")
+    parser.add_argument("--compare-sources", action="store_true", help="also time with raw events only")
+    parser.add_argument("--workers", type=int, default=None, help="chDB worker sessions (default: the store's)")
     args = parser.parse_args()
-    summary = asyncio.run(bench_chdb(args.events, args.runs))
+    if args.workers:
+        from trail.store import chdb_store
+
+        chdb_store.WORKERS = args.workers
+    summary = asyncio.run(bench_chdb(args.events, args.runs, args.compare_sources))
     if not args.no_mariadb:
         from bench.queries_mariadb import bench_mariadb
 

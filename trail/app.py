@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from quart import Quart, Response, jsonify, request
+from quart import Quart, Response, has_websocket_context, jsonify, request, websocket
 from quart.sessions import SecureCookieSessionInterface
 from werkzeug.exceptions import HTTPException
 
@@ -72,12 +73,18 @@ def create_app(settings: Settings | None = None, role: str = "all") -> Quart:
 def _register(app: Quart) -> None:
     from trail.security.access import check_csrf, csrf_token
     from trail.web.events_api import events_api
+    from trail.web.live_api import live_api
     from trail.web.ops import ops
     from trail.web.tracker import tracker
+    from trail.web.wall import wall
 
-    for blueprint in (ops, tracker, events_api):
+    for blueprint in (ops, tracker, events_api, live_api, wall):
         app.register_blueprint(blueprint)
-    for name in ("trail.web.stats_api:stats_api",):
+    from trail.web.accounts import blueprints as account_blueprints  # auth, sites, settings, team, keys, share
+
+    for blueprint in account_blueprints():
+        app.register_blueprint(blueprint)
+    for name in ("trail.web.stats_api:stats_api", "trail.web.dashboard:dashboard"):
         module, _, attr = name.partition(":")
         try:
             blueprint = getattr(__import__(module, fromlist=[attr]), attr)
@@ -89,7 +96,7 @@ def _register(app: Quart) -> None:
 
     @app.errorhandler(HTTPException)
     async def _http_error(exc: HTTPException) -> Any:
-        if request.path.startswith("/api/"):
+        if (websocket if has_websocket_context() else request).path.startswith("/api/"):
             response = jsonify({"error": exc.description or exc.name})
             response.status_code = exc.code or 500
             return response
@@ -126,12 +133,20 @@ async def start_services(settings: Settings, role: str) -> Services:
     await feed.start()
     services.extras["access_feed"] = feed
     services.extras["ingestor"] = build_ingestor(services)
+    if role in ("all", "web"):
+        from trail.live.ticker import LiveEngine
+
+        live = LiveEngine(broker)
+        feed.on_change(live.on_access_change)
+        await live.start()
+        services.extras["live"] = live
     if role in ("all", "writer"):
         from trail.live.writer import Writer
 
         writer = Writer(broker, events, _decode_event, max_batch=settings.max_batch_size,
                         flush_interval_ms=settings.flush_interval_ms,
-                        retention_minutes=settings.stream_retention_minutes)
+                        retention_minutes=settings.stream_retention_minutes,
+                        consumer=os.environ.get("_TRAIL_WRITER_CONSUMER") or None)
         services.extras["writer"] = writer
         services.extras["writer_task"] = asyncio.create_task(writer.run(), name="writer")
     log.info("trail started: role=%s, events=%s, metadata=%s, broker=%s", role,
@@ -141,9 +156,9 @@ async def start_services(settings: Settings, role: str) -> Services:
 
 
 def _decode_event(payload: bytes) -> dict[str, Any]:
-    from trail.ingest.event import EnrichedEvent
+    from trail.ingest.event import row_from_payload
 
-    return EnrichedEvent.from_payload(payload).to_row()
+    return row_from_payload(payload)
 
 
 async def stop_services(services: Services) -> None:
@@ -159,6 +174,8 @@ async def stop_services(services: Services) -> None:
         except asyncio.TimeoutError:
             task.cancel()
             log.warning("writer did not stop in 30 s; unwritten events stay pending for the next start")
+    if "live" in services.extras:
+        await services.extras["live"].close()
     await services.extras["access_feed"].close()
     await services.broker.close()
     if services.events is not None:
@@ -167,8 +184,9 @@ async def stop_services(services: Services) -> None:
 
 
 def asgi_app(settings: Settings, role: str = "all") -> Any:
-    """What the server runs: the access log around the ingest fast path around the Quart app."""
+    """What the server runs: the ingest fast path in front of the access log around the Quart app."""
     from trail.web.accesslog import AccessLog
     from trail.web.fastpath import IngestFastPath
 
-    return AccessLog(IngestFastPath(create_app(settings, role=role)))
+    app = create_app(settings, role=role)
+    return IngestFastPath(AccessLog(app), app)

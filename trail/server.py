@@ -1,4 +1,4 @@
-"""`python -m trail serve`: migrations, then the app on hypercorn (default) or uvicorn."""
+"""`python -m trail serve`: migrations, then the app on uvicorn (default) or hypercorn."""
 
 from __future__ import annotations
 
@@ -49,6 +49,12 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None, 
             return 1
     if workers > 1:
         return _serve_workers(host, port, workers, role, server)
+    # One process per host and port: its writer keeps one consumer name across restarts, so after a crash
+    # (SIGKILL) the restarted writer re-inserts its own pending batch at once instead of waiting for the
+    # dead-consumer timeout. Workers (several processes) keep per-process names.
+    import socket
+
+    os.environ.setdefault("_TRAIL_WRITER_CONSUMER", f"writer-{socket.gethostname()}-{port}")
     from trail.app import asgi_app
 
     app = asgi_app(settings, role=role)
@@ -56,8 +62,15 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None, 
     if server == "uvicorn":
         import uvicorn
 
-        uvicorn.run(app, host=host, port=port, access_log=False, log_config=None, ws="auto",
-                    lifespan="on")
+        # uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown; with these handlers in place that is a
+        # no-op, so a clean stop exits 0 as on hypercorn.
+        previous = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            uvicorn.run(app, host=host, port=port, access_log=False, log_config=None, ws="auto",
+                        lifespan="on")
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
         return 0
     asyncio.run(_hypercorn(app, host, port))
     return 0
@@ -75,7 +88,13 @@ async def _hypercorn(app: Any, host: str, port: int) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await hypercorn_serve(app, config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+    async def shutdown_trigger() -> None:
+        await stop.wait()
+        from trail.live.ticker import close_all_sockets
+
+        close_all_sockets()  # open websockets would otherwise hold the graceful shutdown for its whole timeout
+
+    await hypercorn_serve(app, config, shutdown_trigger=shutdown_trigger)  # type: ignore[arg-type]
 
 
 def _serve_workers(host: str, port: int, workers: int, role: str, server: str) -> int:

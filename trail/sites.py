@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -52,6 +53,8 @@ class SiteDirectory:
         self.ttl = ttl
         self.clock = clock
         self._cache: dict[str, tuple[float, SiteInfo | None]] = {}
+        self._loading: dict[str, asyncio.Future[SiteInfo | None]] = {}
+        self._generation = 0
 
     async def get(self, domain: str) -> SiteInfo | None:
         domain = domain.strip().lower()
@@ -59,11 +62,19 @@ class SiteDirectory:
         now = self.clock()
         if hit is not None and now - hit[0] < self.ttl:
             return hit[1]
-        info = await self._load(domain)
-        if len(self._cache) > 50_000:
-            self._cache.clear()
-        self._cache[domain] = (now, info)
-        return info
+        # One load per domain at a time: when an entry expires under load, the concurrent requests share it.
+        loading = self._loading.get(domain)
+        if loading is None:
+            loading = self._loading[domain] = asyncio.ensure_future(self._load(domain))
+            loading.add_done_callback(lambda _f: self._loading.pop(domain, None))
+            generation = self._generation
+            info = await asyncio.shield(loading)
+            if len(self._cache) > 50_000:
+                self._cache.clear()
+            if generation == self._generation:  # not invalidated while loading
+                self._cache[domain] = (now, info)
+            return info
+        return await asyncio.shield(loading)
 
     async def _load(self, domain: str) -> SiteInfo | None:
         from trail.store.meta import repo
@@ -76,6 +87,7 @@ class SiteDirectory:
         return site_info_from_row(site, goals)
 
     def invalidate(self, domain: str | None = None) -> None:
+        self._generation += 1
         if domain is None:
             self._cache.clear()
         else:

@@ -12,7 +12,7 @@ from trail.security.access import CSRF_EXEMPT_ATTR, access_tag
 PUBLIC = {
     "ops.healthz", "ops.readyz", "ops.prometheus", "tracker.script", "static",
     "events_api.event", "events_api.event_preflight",
-    "auth.login", "auth.login_post", "auth.signup", "auth.signup_post",
+    "auth.index", "auth.login", "auth.login_post", "auth.signup", "auth.signup_post",
 }
 # State-changing routes that carry no cookie authority and so need no CSRF token.
 CSRF_EXEMPT = {"events_api.event", "events_api.events_batch"}

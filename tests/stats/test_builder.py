@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from trail.sites import Goal, SiteInfo
+from trail.stats import sources
 from trail.stats.builder import build, build_count, per_visit, plan, totals_query
 from trail.stats.query import VISIT_DIMENSIONS, parse_query
 from trail.stats.sql_filters import page_pattern
@@ -19,6 +20,12 @@ NOW = datetime(2026, 3, 29, 10, 30, tzinfo=UTC)
 GOALS = (Goal(1, "Signup", "Signup", None, "EUR"), Goal(2, "Pricing", None, "/pricing*", None))
 SITE = SiteInfo(id=9, domain="a.test", team_id=1, timezone="Europe/Berlin", goals=GOALS)
 EVIL = "x'; DROP TABLE events; --"
+
+
+@pytest.fixture(autouse=True)
+def raw_events_source(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests pin the raw-events SQL; the session_parts source has its own tests (test_sources.py)."""
+    monkeypatch.setattr(sources, "session_source", lambda rng: sources.EVENTS)
 
 
 def q(**body: Any) -> Any:
@@ -76,8 +83,11 @@ def test_every_event_dimension(dim: str, fragment: str) -> None:
     assert not per_visit(query)
     sql = build(query, SITE).sql
     assert fragment in sql
-    assert "GROUP BY d0, session_id" in sql and "uniqExactIf(vid, ev > 0) AS m_visitors" in sql
+    assert "GROUP BY d0 HAVING" in sql and "uniqExactIf(visitor_id, name != 'engagement') AS m_visitors" in sql
     assert "JOIN" not in sql  # no visit attribute needed
+    nested = build(q(dimensions=[dim], metrics=["visitors", "events", "scroll_depth"],
+                     filters=[["is", "event:page", ["/"]]]), SITE).sql
+    assert "GROUP BY d0, session_id" in nested and "uniqExactIf(vid, ev > 0) AS m_visitors" in nested
 
 
 @pytest.mark.parametrize("dim, fragment", [

@@ -10,8 +10,15 @@ from hypothesis import strategies as st
 
 from trail.sites import Goal, SiteInfo
 from trail.stats.builder import plan
-from trail.stats.query import (EVENT_DIMENSIONS, METRICS, OPERATORS, TIME_DIMENSIONS, VISIT_DIMENSIONS, QueryError,
-                               parse_query)
+from trail.stats.query import (
+    EVENT_DIMENSIONS,
+    METRICS,
+    OPERATORS,
+    TIME_DIMENSIONS,
+    VISIT_DIMENSIONS,
+    QueryError,
+    parse_query,
+)
 from trail.store.sqlquote import bind
 
 SITE = SiteInfo(id=1, domain="f.test", team_id=1, timezone="America/New_York",

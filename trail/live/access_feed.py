@@ -21,7 +21,7 @@ CHANNEL = "access"
 @dataclass(frozen=True)
 class AccessChange:
     id: int
-    kind: str  # key_revoked, wall_revoked, share_revoked, member_removed, site_added, site_changed, site_deleted
+    kind: str  # key_revoked, wall_revoked, share_revoked, member_removed, sessions_revoked, site_added, site_changed, site_deleted
     subject: dict[str, Any]
 
 

@@ -73,6 +73,14 @@ EVENT_SHAPE = {
     "average_revenue": "if(sum(rev_n) = 0, NULL, toFloat64(sum(rev)) / sum(rev_n))",
 }
 
+# One-level aggregates over events rows, when no metric needs per-visit values (cheaper: no inner grouping).
+FLAT_SHAPE = {
+    "visitors": "uniqExactIf(visitor_id, name != 'engagement')",
+    "visits": "uniqExactIf(session_id, name != 'engagement')",
+    "pageviews": "countIf(name = 'pageview')",
+    "events": "countIf(name != 'engagement')",
+}
+
 
 def sql_metrics(metrics: tuple[str, ...]) -> tuple[str, ...]:
     """The metrics SQL computes for a query: its own, with `visitors` standing in for the derived ones."""

@@ -170,6 +170,7 @@ class AsynchEventStore(EventStore):
         if dedup_token is not None:
             if self.server_version is None or self.server_version[:2] >= DEDUP_TOKEN_MIN_VERSION:
                 settings["insert_deduplication_token"] = dedup_token
+                settings["deduplicate_blocks_in_dependent_materialized_views"] = 1  # views count a retry once too
             elif not self._warned_dedup:
                 # Documented limitation: servers before 22.2 have no dedup tokens; the app schema needs 26.x anyway.
                 self._warned_dedup = True

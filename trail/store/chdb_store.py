@@ -273,6 +273,8 @@ class ChdbEventStore(EventStore):
         settings = ["date_time_input_format = 'best_effort'"]
         if dedup_token is not None:
             settings.append(f"insert_deduplication_token = {quote(dedup_token)}")
+            # a deduplicated retry must not reach the materialized views either (the default in 26.x; explicit)
+            settings.append("deduplicate_blocks_in_dependent_materialized_views = 1")
         target = qualified_table(self.database, table)
         head = f"INSERT INTO {target} SETTINGS {', '.join(settings)} FORMAT JSONEachRow\n"
         try:

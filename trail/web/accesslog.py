@@ -37,5 +37,12 @@ class AccessLog:
             await self.app(scope, receive, sending)
         finally:
             method = scope.get("method", "WS")  # no client IP either: Trail never stores IPs
-            log.info('"%s %s" %s %.1fms', method, scope.get("path", ""), status[0] or "-",
+            log.info('"%s %s" %s %.1fms', method, _redact(scope.get("path", "")), status[0] or "-",
                      (time.perf_counter() - started) * 1000)
+
+
+def _redact(path: str) -> str:
+    """Paths that carry a capability token (/wall/<token>) are logged without it."""
+    if path.startswith("/wall/"):
+        return "/wall/<token>" + ("/ws" if path.endswith("/ws") else "")
+    return path

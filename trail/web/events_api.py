@@ -33,13 +33,11 @@ def _peer() -> str:
 
 async def _body(ingestor: Ingestor) -> bytes | IngestResponse:
     if request.content_length is not None and request.content_length > ingestor.body_limit:
-        return IngestResponse(413, {"content-type": "application/json", **CORS_HEADERS},
-                              b'{"error":"body is larger than the limit"}')
+        return ingestor.too_large()
     try:
         return await request.get_data(cache=False)  # type: ignore[no-any-return]
     except RequestEntityTooLarge:
-        return IngestResponse(413, {"content-type": "application/json", **CORS_HEADERS},
-                              b'{"error":"body is larger than the limit"}')
+        return ingestor.too_large()
     except RequestTimeout:
         return IngestResponse(400, {"content-type": "application/json", **CORS_HEADERS},
                               b'{"error":"body: not received in time"}')

@@ -8,7 +8,12 @@ through to the Quart app.
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Awaitable, Callable
+
+from trail.ingest.handler import ACCEPTED
+
+log = logging.getLogger("trail.access_log")
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -21,21 +26,31 @@ CORS = [
     (b"access-control-allow-headers", b"Content-Type"),
     (b"access-control-max-age", b"86400"),
 ]
+_ACCEPTED_HEADERS = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in ACCEPTED.headers.items()] + [
+    (b"content-length", str(len(ACCEPTED.body)).encode())]
+_ACCEPTED_START = {"type": "http.response.start", "status": 202, "headers": _ACCEPTED_HEADERS}
+_ACCEPTED_BODY = {"type": "http.response.body", "body": ACCEPTED.body}
 
 
 class IngestFastPath:
-    """ASGI middleware: serves POST/OPTIONS /api/event from the app's Ingestor; everything else goes on."""
+    """ASGI middleware: serves POST/OPTIONS /api/event from the app's Ingestor; everything else goes on to `app`.
 
-    def __init__(self, quart_app: Any) -> None:
-        self.quart_app = quart_app
+    `quart_app` holds the services (default: `app` itself). When the fast path sits in front of the access log,
+    accepted events are not logged line by line (at thousands a second that would cost more than the ingest itself;
+    /metrics counts them); answers other than 2xx are still logged there.
+    """
+
+    def __init__(self, app: Any, quart_app: Any = None) -> None:
+        self.app = app
+        self.quart_app = app if quart_app is None else quart_app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] not in PATHS or scope["method"] not in ("POST", "OPTIONS"):
-            await self.quart_app(scope, receive, send)
+            await self.app(scope, receive, send)
             return
         services = self.quart_app.extensions.get("trail")
         if services is None:  # not started yet (or shutting down): let Quart answer
-            await self.quart_app(scope, receive, send)
+            await self.app(scope, receive, send)
             return
         if scope["method"] == "OPTIONS":
             await _respond(send, 204, [], b"")
@@ -44,18 +59,20 @@ class IngestFastPath:
         limit = services.settings.body_limit_bytes
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", ())}
         declared = headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
-            await _respond(send, 413, [(b"content-type", b"application/json")],
-                           b'{"error": "body too large"}')
-            return
-        body = await _read_body(receive, limit)
+        body = None if declared.isdigit() and int(declared) > limit else await _read_body(receive, limit)
         if body is None:
-            await _respond(send, 413, [(b"content-type", b"application/json")], b'{"error": "body too large"}')
+            result = ingestor.too_large()
+        else:
+            client = scope.get("client")
+            result = await ingestor.single(body, headers, client[0] if client else "")
+        if result is ACCEPTED:
+            await send(_ACCEPTED_START)
+            await send(_ACCEPTED_BODY)
             return
-        client = scope.get("client")
-        result = await ingestor.single(body, headers, client[0] if client else "")
         extra = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in result.headers.items()]
         await _respond(send, result.status, extra, result.body)
+        if result.status >= 400 and log.isEnabledFor(logging.INFO):
+            log.info('"POST %s" %s', scope["path"], result.status)
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes | None:

@@ -95,7 +95,8 @@ async def test_revoke_api_key_refuses_ambiguous_and_foreign(session: AsyncSessio
         await revoke_api_key(session, bobs, alice)
     with pytest.raises(NotFound):
         await revoke_api_key(session, "bobs", alice)
-    assert await session.scalar(sa.select(sa.func.count()).select_from(ApiKey).where(ApiKey.revoked_at.isnot(None))) == 0
+    revoked = sa.select(sa.func.count()).select_from(ApiKey).where(ApiKey.revoked_at.isnot(None))
+    assert await session.scalar(revoked) == 0
 
 
 async def test_team_admin_may_revoke_team_key(session: AsyncSession, alice: User, bob: User) -> None:

@@ -58,6 +58,9 @@ async def set_password(session: AsyncSession, user: User, password: str) -> None
     """Replace the password and bump session_epoch, which signs every existing session out."""
     user.password_hash = await hash_password(password)
     user.session_epoch = (user.session_epoch or 0) + 1
+    from trail.store.meta.outbox import record_access_event
+
+    await record_access_event(session, "sessions_revoked", {"user_id": user.id})
     await session.flush()
 
 

@@ -34,9 +34,17 @@ def sqlite_path(url: str | URL) -> Path | None:
 def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     try:
-        cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode")
+        if str(cursor.fetchone()[0]).lower() != "wal":
+            try:
+                cursor.execute("PRAGMA journal_mode=WAL")
+            except Exception as exc:  # the driver's OperationalError, wrapped by the async adapter
+                # Switching needs an exclusive lock and SQLite may refuse at once instead of waiting: another
+                # connection is then opening the fresh file, and WAL (a persistent mode) is set by whoever wins.
+                if "locked" not in str(exc):
+                    raise
         cursor.execute("PRAGMA synchronous=NORMAL")
     finally:
         cursor.close()

@@ -15,6 +15,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.exc import DBAPIError
 
 from trail.store.meta.db import create_meta_engine, sqlite_path
 
@@ -90,9 +91,14 @@ async def migrate_meta(url: str | URL) -> list[str]:
     engine = create_meta_engine(url)
     lock_fd: int | None = None
     try:
-        async with engine.connect() as conn:
-            if await conn.run_sync(_current) == head:
-                return []
+        try:
+            async with engine.connect() as conn:
+                if await conn.run_sync(_current) == head:
+                    return []
+        except DBAPIError as exc:
+            if exc.connection_invalidated or isinstance(exc.orig, OSError):
+                raise
+            # A concurrent migration may be changing the schema under this read: decide again under the lock.
         path = sqlite_path(url) if engine.dialect.name == "sqlite" else None
         if path is not None:
             lock_fd = await _sqlite_lock(path)

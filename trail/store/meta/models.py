@@ -12,7 +12,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 ROLES = ("owner", "admin", "viewer")
 WALL_LAYOUTS = ("grid", "rotate")
 ACCESS_EVENT_KINDS = ("key_revoked", "wall_revoked", "site_added", "site_changed", "site_deleted",
-                      "member_removed", "share_revoked")
+                      "member_removed", "share_revoked", "sessions_revoked")
 
 # Naive UTC datetimes everywhere; microseconds kept on MariaDB too (plain DATETIME would drop them).
 UtcDateTime = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")

@@ -53,3 +53,52 @@ __all__ = [
     "require_site", "require_user", "resolve_team", "revoke_api_key", "revoke_wall", "set_password",
     "sites_visible_to_user", "user_role_for_site", "user_role_in_team", "verify_password", "wall_sites",
 ]
+
+# Accounts, teams, sites and keys as managed from the web app (appended; see each module).
+from trail.store.meta.invitations import (  # noqa: E402
+    accept_invitation,
+    create_invitation,
+    find_invitation,
+    pending_invitations,
+    revoke_invitation,
+)
+from trail.store.meta.shares import create_share_token, revoke_share_token, site_by_share_token  # noqa: E402
+from trail.store.meta.site_admin import (  # noqa: E402
+    add_site_to_team,
+    delete_goal,
+    purge_site,
+    sites_of_team,
+    transfer_site,
+    update_exclusions,
+    update_site_general,
+)
+from trail.store.meta.team_keys import (  # noqa: E402
+    create_team_api_key,
+    create_team_wall,
+    revoke_team_api_key,
+    revoke_team_wall,
+    team_api_keys,
+    team_walls,
+)
+from trail.store.meta.teams import (  # noqa: E402
+    bump_session_epoch,
+    count_users,
+    create_team,
+    delete_account,
+    members_of_team,
+    remove_member,
+    rename_team,
+    set_member_role,
+    team_for_member,
+    teams_of_user,
+)
+
+__all__ += [
+    "accept_invitation", "add_site_to_team", "bump_session_epoch", "count_users", "create_invitation",
+    "create_share_token",
+    "create_team", "create_team_api_key", "create_team_wall", "delete_account", "delete_goal", "find_invitation",
+    "members_of_team", "pending_invitations", "purge_site", "remove_member", "rename_team", "revoke_invitation",
+    "revoke_share_token", "revoke_team_api_key", "revoke_team_wall", "set_member_role", "site_by_share_token",
+    "sites_of_team", "team_api_keys", "team_for_member", "team_walls", "teams_of_user", "transfer_site",
+    "update_exclusions", "update_site_general",
+]

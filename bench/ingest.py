@@ -1,0 +1,215 @@
+"""Ingestion throughput: `POST /api/event` beside a raw ASGI endpoint on the same server, in the same run.
+
+Usage: python bench/ingest.py [--servers hypercorn,uvicorn] [--duration S] [--connections C] [--threads T]
+For each ASGI server: a fresh embedded data dir, a site made with the CLI, `bench/ingest_server.py` (the real
+`serve` with a raw ASGI route at /__raw in front of trail.app.asgi_app) as a subprocess with one worker, then wrk
+(bench/ingest.lua: a realistic pageview, text/plain, desktop UA) against /__raw and /api/event, alternating.
+Every answer of the event endpoint must be 202, and after a clean stop every accepted event must be in ClickHouse.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))
+DOMAIN = "bench.test"
+TARGET_EVENTS_PER_S = 5000
+TARGET_RATIO = 0.5
+COUNT_SQL = "SELECT count() FROM events WHERE name = 'pageview'"
+
+
+@dataclass
+class WrkResult:
+    rps: float
+    requests: int
+    non202: int
+    errors: int
+    p50_ms: float
+    p99_ms: float
+    detail: str
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wrk_binary() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    say("wrk is missing: installing it with apt-get")
+    subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], check=True, stdout=subprocess.DEVNULL)
+    return shutil.which("wrk") or "/usr/bin/wrk"
+
+
+def run_wrk(wrk: str, url: str, path: str, duration: float, connections: int, threads: int) -> WrkResult:
+    cmd = [wrk, f"-t{threads}", f"-c{connections}", f"-d{duration:g}s", "--latency", "-s", str(BENCH / "ingest.lua"),
+           url, "--", path]
+    out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "BENCH_DOMAIN": DOMAIN},
+                         timeout=duration + 60).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    m = re.search(r"BENCH requests=(\d+) non202=(\d+) errors=(\d+) p50_ms=([\d.]+) p99_ms=([\d.]+) detail=(\S*)", out)
+    if m is None:
+        raise RuntimeError(f"unexpected wrk output:\n{out}")
+    return WrkResult(rps, int(m[1]), int(m[2]), int(m[3]), float(m[4]), float(m[5]), m[6])
+
+
+def trail_cli(env: dict[str, str], *args: str) -> None:
+    subprocess.run([sys.executable, "-m", "trail", *args], cwd=ROOT, env=env, check=True, capture_output=True)
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url + "/readyz", timeout=2) as res:
+                if res.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError("server not ready in time")
+
+
+def stored_count(env: dict[str, str]) -> int:
+    code = ("import asyncio\n"
+            "from trail.config import Settings\n"
+            "from trail.store.events import open_event_store\n"
+            "async def main():\n"
+            "    store = open_event_store(Settings.load().clickhouse_url)\n"
+            "    await store.start()\n"
+            f"    _, rows = await store.query({COUNT_SQL!r})\n"
+            "    await store.close()\n"
+            "    print(rows[0][0])\n"
+            "asyncio.run(main())\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    return int(out.stdout.strip().splitlines()[-1])
+
+
+def bench_server(server: str, wrk: str, args: argparse.Namespace) -> dict[str, object]:
+    data = Path(tempfile.mkdtemp(prefix=f"trail-bench-{server}-"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRAIL_")}
+    env.update(TRAIL_DATA_DIR=str(data), TRAIL_RATE_LIMIT_PER_IP="1000000", PYTHONUNBUFFERED="1")
+    log_path = data / "server.log"
+    try:
+        say(f"==> {server}: data dir {data}; creating a user and the site {DOMAIN} with the CLI")
+        trail_cli(env, "user", "add", "bench@example.com", "--password", "bench-password-123")
+        trail_cli(env, "site", "add", DOMAIN, "--owner", "bench@example.com")
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen([sys.executable, str(BENCH / "ingest_server.py"), "--server", server,
+                                     "--port", str(port)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            wait_ready(url, proc)
+            say(f"    serving on {url} (pid {proc.pid}); warming up")
+            run_wrk(wrk, url, "/__raw", 2, args.connections, args.threads)
+            run_wrk(wrk, url, "/api/event", 2, args.connections, args.threads)
+            raw: list[WrkResult] = []
+            event: list[WrkResult] = []
+            for round_no in range(1, args.rounds + 1):
+                raw.append(run_wrk(wrk, url, "/__raw", args.duration, args.connections, args.threads))
+                say(f"    round {round_no}/{args.rounds}: raw ASGI  {raw[-1].rps:>9,.0f} req/s "
+                    f"(p50 {raw[-1].p50_ms:.1f} ms, p99 {raw[-1].p99_ms:.1f} ms)")
+                event.append(run_wrk(wrk, url, "/api/event", args.duration, args.connections, args.threads))
+                say(f"    round {round_no}/{args.rounds}: /api/event {event[-1].rps:>8,.0f} events/s "
+                    f"(p50 {event[-1].p50_ms:.1f} ms, p99 {event[-1].p99_ms:.1f} ms, non-202 {event[-1].non202})")
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        accepted_min = sum(r.requests - r.non202 for r in event) + 0  # the warm-up's events come on top
+        say("    server stopped; counting events in ClickHouse")
+        stored = stored_count(env)
+        best_raw = max(r.rps for r in raw)
+        best_event = max(r.rps for r in event)
+        return {"server": server, "raw": best_raw, "event": best_event, "ratio": best_event / best_raw,
+                "non202": sum(r.non202 for r in event), "errors": sum(r.errors for r in event),
+                "accepted": accepted_min, "stored": stored, "p50": min(r.p50_ms for r in event),
+                "p99": min(r.p99_ms for r in event), "detail": ",".join(r.detail for r in event if r.detail)}
+    except Exception:
+        if log_path.exists():
+            sys.stderr.write(log_path.read_text(errors="replace")[-4000:])
+        raise
+    finally:
+        if not args.keep:
+            shutil.rmtree(data, ignore_errors=True)
+
+
+def machine() -> str:
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.system()} {platform.release()}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--servers", default="hypercorn,uvicorn")
+    parser.add_argument("--duration", type=float, default=8.0, help="seconds per wrk run")
+    parser.add_argument("--rounds", type=int, default=2, help="raw/event pairs per server (the best is reported)")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--keep", action="store_true", help="keep the data dirs")
+    args = parser.parse_args()
+    wrk = wrk_binary()
+    from trail.config import SETTINGS
+
+    default = next(s.default for s in SETTINGS if s.name == "TRAIL_SERVER")
+    say(f"machine: {machine()}")
+    say(f"load: wrk -t{args.threads} -c{args.connections}, {args.rounds} x {args.duration:g} s per endpoint; "
+        f"one server worker; default server: {default}")
+    results = [bench_server(name.strip(), wrk, args) for name in args.servers.split(",") if name.strip()]
+    say("")
+    say(f"{'server':<10} {'raw ASGI req/s':>15} {'/api/event ev/s':>16} {'ratio':>6} {'p99 ms':>7} "
+        f"{'non-202':>8} {'stored/accepted':>16}")
+    ok = True
+    for r in results:
+        say(f"{r['server']:<10} {r['raw']:>15,.0f} {r['event']:>16,.0f} {r['ratio']:>6.2f} {r['p99']:>7.1f} "
+            f"{r['non202']:>8} {r['stored']:>7}/{r['accepted']:<8}")
+        if r["non202"] or r["errors"]:
+            say(f"  FAIL {r['server']}: {r['non202']} non-202 answers ({r['detail']}), {r['errors']} socket errors")
+            ok = False
+        if int(r["stored"]) < int(r["accepted"]):  # type: ignore[call-overload]
+            say(f"  FAIL {r['server']}: only {r['stored']} of {r['accepted']} accepted events reached ClickHouse")
+            ok = False
+        if float(r["ratio"]) < TARGET_RATIO:  # type: ignore[arg-type]
+            say(f"  MISS {r['server']}: ratio {r['ratio']:.2f} < {TARGET_RATIO}")
+        if r["server"] == default and float(r["event"]) < TARGET_EVENTS_PER_S:  # type: ignore[arg-type]
+            say(f"  MISS {r['server']} (default): {r['event']:.0f} events/s < {TARGET_EVENTS_PER_S}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

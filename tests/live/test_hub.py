@@ -1,0 +1,141 @@
+"""The hub and the ticker without a server: bounded mailboxes, coalescing, dead clients, render once per tick."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from tests.live.helpers import FakeClock, entry, event
+from trail.live.hub import CLOSE_TOO_SLOW, Hub
+from trail.live.renderers import register_renderer, unregister_renderer
+from trail.live.ticker import LiveEngine
+
+
+class NoBroker:
+    async def range_since(self, since_ms: int, count: int | None = None) -> list[Any]:
+        return []
+
+    async def tail(self, after_id: str, count: int, block_ms: int) -> list[Any]:
+        await asyncio.sleep(block_ms / 1000)
+        return []
+
+
+async def test_a_slow_client_gets_the_latest_frame_not_a_backlog() -> None:
+    hub = Hub()
+    client = hub.connect("json", ((1, "json"),))
+    for i in range(1000):
+        hub.publish((1, "json"), f"frame {i}")
+    assert client.pending == {(1, "json"): "frame 999"}  # bounded: one frame per topic
+    assert client.coalesced == 999
+    got: list[str] = []
+
+    async def send(frame: str) -> None:
+        got.append(frame)
+        client.close(1000, "done")
+
+    assert await hub.pump(client, send) == (1000, "done")
+    assert got == ["frame 999"]
+    assert not hub.clients and not hub.topics()
+
+
+async def test_a_dead_client_is_dropped() -> None:
+    hub = Hub(send_timeout=0.05)
+    stuck = hub.connect("json", ((1, "json"),))
+    alive = hub.connect("json", ((1, "json"),))
+    hub.publish((1, "json"), "x")
+
+    async def never(frame: str) -> None:
+        await asyncio.sleep(3600)
+
+    sent: list[str] = []
+
+    async def ok(frame: str) -> None:
+        sent.append(frame)
+
+    pump_ok = asyncio.create_task(hub.pump(alive, ok))
+    assert await hub.pump(stuck, never) == (CLOSE_TOO_SLOW, "too slow")
+    assert stuck not in hub.clients and alive in hub.clients
+    hub.publish((1, "json"), "y")
+    await asyncio.sleep(0.01)
+    assert sent == ["x", "y"]
+    alive.close(1000, "bye")
+    await pump_ok
+
+
+async def test_a_client_that_goes_away_is_removed() -> None:
+    hub = Hub()
+    client = hub.connect("wall", ((1, "wall"), (2, "wall")))
+
+    async def send(frame: str) -> None:
+        raise ConnectionError("gone")
+
+    hub.publish((2, "wall"), "x")
+    try:
+        await hub.pump(client, send)
+    except ConnectionError:
+        pass
+    assert not hub.clients and not hub.topics()
+
+
+async def test_each_changed_site_is_rendered_once_per_tick_whatever_the_clients() -> None:
+    calls: list[int] = []
+
+    def count(snapshot: Any) -> str:
+        calls.append(snapshot.site_id)
+        return f"<div id='widget-test'>{snapshot.pageviews_last_30m}</div>"
+
+    register_renderer("testkind", count, name="count")
+    try:
+        clock = FakeClock()
+        engine = LiveEngine(NoBroker(), clock=clock, min_interval=0.0)
+        engine.domains.update({1: "one.test", 2: "two.test"})
+        clients = [engine.hub.connect("testkind", ((1, "testkind"),)) for _ in range(500)]
+        clients += [engine.hub.connect("testkind", ((2, "testkind"),)) for _ in range(500)]
+        engine.tick()  # first frames for both sites
+        calls.clear()
+        engine.ingest([entry(event(1, clock.ms))])
+        assert engine.tick() == 1 and calls == [1]  # only the site that changed, once for 500 clients
+        assert all(c.pending[(1, "testkind")].endswith(">1</div>") for c in clients[:500])
+        assert engine.tick() == 0  # nothing changed
+        for c in clients:
+            engine.hub.disconnect(c)
+    finally:
+        unregister_renderer("testkind", "count")
+
+
+async def test_frames_are_coalesced_to_four_per_second_and_sent_at_least_every_15_s() -> None:
+    clock = FakeClock()
+    engine = LiveEngine(NoBroker(), clock=clock, min_interval=0.25, keepalive=15.0)
+    engine.domains[1] = "one.test"
+    client = engine.hub.connect("json", ((1, "json"),))
+    assert engine.tick() == 1
+    for _ in range(10):  # a burst of changes within 250 ms: held back, then one frame
+        engine.ingest([entry(event(1, clock.ms))])
+        assert engine.tick() == 0
+    await asyncio.sleep(0.26)
+    assert engine.tick() == 1
+    assert engine.tick() == 0
+    engine._last_sent[(1, "json")] = time.monotonic() - 15.01  # nothing changed for 15 s: a full frame anyway
+    assert engine.tick() == 1
+    engine.hub.disconnect(client)
+
+
+async def test_the_tick_loop_pushes_a_change_within_250_ms() -> None:
+    engine = LiveEngine(NoBroker())
+    await engine.start()
+    try:
+        engine.domains[1] = "one.test"
+        client = engine.connect("json", [(1, "one.test")])
+        client.pending.clear()
+        await asyncio.sleep(0.3)
+        client.pending.clear()
+        started = time.monotonic()
+        engine.ingest([entry(event(1, int(time.time() * 1000)))])
+        while not client.pending:
+            await asyncio.sleep(0.005)
+        assert time.monotonic() - started < 0.25
+        assert '"pageviews_last_30m":1' in client.pending[(1, "json")]
+        engine.hub.disconnect(client)
+    finally:
+        await engine.close()

@@ -1,0 +1,252 @@
+"""The live engine of one instance: warm from the stream, tail it, and tick: render changed sites once, fan out.
+
+One tail task reads new stream entries (Broker.tail, no consumer group) into the Aggregator and wakes the
+tick task. A tick expires the windows to the clock, then for each watched topic (site, channel kind) that
+changed and was last sent at least `min_interval` ago, or `keepalive` ago whatever happened, builds the
+site's snapshot once, renders each kind once, and publishes the frame to the Hub. So a change reaches the
+sockets within one tail round trip plus at most `min_interval` (250 ms: at most 4 frames/s per site), and the
+cost of a tick grows with the sites that changed, not with the clients watching them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import weakref
+from typing import Any, Callable
+
+from trail.live.aggregator import Aggregator
+from trail.live.hub import Client, Hub, Topic
+from trail.live.renderers import render_frame
+from trail.live.snapshot import Snapshot
+from trail.metrics import LIVE_TICK_SECONDS
+
+log = logging.getLogger("trail.live")
+
+WARM_PAGE = 5000
+CLOSE_RESTART = 1012  # "service restart": htmx's ws extension reconnects after it
+_ENGINES: "weakref.WeakSet[LiveEngine]" = weakref.WeakSet()
+
+
+def close_all_sockets() -> None:
+    """Close every live websocket of this process (the server calls it when a shutdown begins)."""
+    for engine in list(_ENGINES):
+        engine.close_clients()
+
+
+class LiveEngine:
+    """Aggregator + Hub + the tail and tick tasks. `clock()` is wall-clock seconds (injectable)."""
+
+    def __init__(self, broker: Any, *, clock: Callable[[], float] = time.time, minutes: int = 30,
+                 min_interval: float = 0.25, keepalive: float = 15.0, tail_block_ms: int = 1000,
+                 send_timeout: float = 10.0) -> None:
+        self.broker = broker
+        self.clock = clock
+        self.min_interval = min_interval
+        self.keepalive = keepalive
+        self.tail_block_ms = tail_block_ms
+        self.aggregator = Aggregator(minutes)
+        self.hub = Hub(send_timeout=send_timeout)
+        self.domains: dict[int, str] = {}
+        self.last_id = "$"
+        self.renders = 0  # frames rendered (tests count them)
+        self._dirty: set[int] = set()
+        self._minute = -1
+        self._last_sent: dict[Topic, float] = {}
+        self._frames: dict[Topic, tuple[int, int, float, str]] = {}  # topic -> (version, minute, at, frame)
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+    # -- lifecycle --------------------------------------------------------------------------------
+    async def start(self) -> None:
+        _ENGINES.add(self)
+        await self.warm()
+        self._tasks = [asyncio.create_task(self._tail_loop(), name="live-tail"),
+                       asyncio.create_task(self._tick_loop(), name="live-tick")]
+
+    def close_clients(self) -> None:
+        for client in list(self.hub.clients):
+            client.close(CLOSE_RESTART, "server restart")
+
+    async def close(self) -> None:
+        _ENGINES.discard(self)
+        self.close_clients()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+
+    async def warm(self) -> int:
+        """Load the window from the stream (it keeps >= 35 min), so a new instance never starts from zero."""
+        since = self.now_ms() - (self.aggregator.minutes + 1) * 60_000
+        count = 0
+        try:
+            entries = await self.broker.range_since(since, WARM_PAGE)
+            self.last_id = f"{since}-0"
+            while entries:
+                self.aggregator.add_entries(entries, self.now_ms())
+                count += len(entries)
+                self.last_id = entries[-1].id
+                if len(entries) < WARM_PAGE:
+                    break
+                entries = await self.broker.tail(self.last_id, WARM_PAGE, 0)
+        except Exception:
+            log.warning("could not warm the live window from the stream; starting empty", exc_info=True)
+        self.aggregator.advance(self.now_ms())
+        log.info("live window warmed with %d events", count)
+        return count
+
+    # -- tail -------------------------------------------------------------------------------------
+    async def _tail_loop(self) -> None:
+        while True:
+            try:
+                entries = await self.broker.tail(self.last_id, 2000, self.tail_block_ms)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("live tail failed; retrying", exc_info=True)
+                await asyncio.sleep(1.0)
+                continue
+            if entries:
+                self.ingest(entries)
+
+    def ingest(self, entries: list[Any]) -> set[int]:
+        """Count stream entries and wake the ticker (the tail task calls this; tests may too)."""
+        if not entries:
+            return set()
+        changed = self.aggregator.add_entries(entries, self.now_ms())
+        self.last_id = entries[-1].id
+        if changed:
+            self._dirty |= changed
+            self._wake.set()
+        return changed
+
+    # -- tick -------------------------------------------------------------------------------------
+    async def _tick_loop(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self._next_wait())
+            except asyncio.TimeoutError:
+                pass
+            self._wake.clear()
+            try:
+                self.tick()
+            except Exception:
+                log.exception("live tick failed")
+
+    def _next_wait(self) -> float:
+        mono = time.monotonic()
+        wait = 1.0  # expiry (current visitors, minutes) needs the clock to move the windows
+        for topic in self.hub.topics():
+            last = self._last_sent.get(topic, 0.0)
+            due = last + (self.min_interval if topic[0] in self._dirty else self.keepalive)
+            wait = min(wait, due - mono)
+        return max(wait, 0.005)
+
+    def tick(self) -> int:
+        """One tick; returns the number of frames rendered."""
+        started = time.perf_counter()
+        now_ms = self.now_ms()
+        mono = time.monotonic()
+        self._dirty |= self.aggregator.advance(now_ms)
+        watched = self.hub.watched_sites()
+        if now_ms // 60_000 != self._minute:
+            self._minute = now_ms // 60_000
+            self._dirty |= watched  # per_minute moved on for everyone
+        snapshots: dict[int, Snapshot] = {}
+        rendered = 0
+        held: set[int] = set()
+        for topic in self.hub.topics():
+            site_id, kind = topic
+            last = self._last_sent.get(topic, 0.0)
+            if site_id in self._dirty:
+                if mono - last < self.min_interval:
+                    held.add(site_id)
+                    continue
+            elif mono - last < self.keepalive:
+                continue
+            snap = snapshots.get(site_id)
+            if snap is None:
+                snap = snapshots[site_id] = self.snapshot(site_id, now_ms)
+            frame = self._render(topic, snap, now_ms)
+            rendered += 1
+            self.hub.publish(topic, frame)
+            self._last_sent[topic] = mono
+        self._dirty = held
+        for topic in [t for t in self._last_sent if t[0] not in watched]:
+            self._last_sent.pop(topic, None)
+            self._frames.pop(topic, None)
+        if rendered:
+            LIVE_TICK_SECONDS.observe(time.perf_counter() - started)
+        return rendered
+
+    def _render(self, topic: Topic, snap: Snapshot, now_ms: int) -> str:
+        frame = render_frame(topic[1], snap)
+        self.renders += 1
+        self._frames[topic] = (snap.version, now_ms // 60_000, time.monotonic(), frame)
+        return frame
+
+    def snapshot(self, site_id: int, now_ms: int | None = None) -> Snapshot:
+        now_ms = self.now_ms() if now_ms is None else now_ms
+        return self.aggregator.snapshot(site_id, self.domains.get(site_id, ""), now_ms)
+
+    def frame(self, site_id: int, kind: str) -> str:
+        """The current frame of a topic for a client that just connected: the last one rendered when the window
+        has not changed since (so N clients connecting at once cost one render), else a fresh one."""
+        topic = (site_id, kind)
+        now_ms = self.now_ms()
+        self._dirty |= self.aggregator.advance(now_ms)
+        cached = self._frames.get(topic)
+        if cached is not None and cached[0] == self.aggregator.version(site_id) and cached[1] == now_ms // 60_000 \
+                and time.monotonic() - cached[2] < 1.0:
+            return cached[3]
+        return self._render(topic, self.snapshot(site_id, now_ms), now_ms)
+
+    # -- clients ----------------------------------------------------------------------------------
+    def connect(self, kind: str, sites: list[tuple[int, str]], auth: dict[str, Any] | None = None) -> Client:
+        """Register a client watching `sites` ([(id, domain)]) on channel `kind`; its first frames are queued."""
+        for site_id, domain in sites:
+            self.domains[site_id] = domain
+        client = self.hub.connect(kind, tuple((site_id, kind) for site_id, _ in sites), auth)
+        for topic in client.topics:
+            client.offer(topic, self.frame(topic[0], kind))
+            self._last_sent.setdefault(topic, time.monotonic())
+        return client
+
+    # -- access changes ---------------------------------------------------------------------------
+    def on_access_change(self, change: Any) -> int:
+        """Close the sockets an access change affects (an AccessFeed listener); returns how many."""
+        match = client_matcher(change.kind, dict(change.subject or {}))
+        if change.kind == "site_deleted" and change.subject.get("site_id") is not None:
+            self.aggregator.drop(int(change.subject["site_id"]))
+        if match is None:
+            return 0
+        closed = self.hub.close_where(match)
+        if closed:
+            log.info("closed %d live socket(s) after %s", closed, change.kind)
+        return closed
+
+
+def client_matcher(kind: str, subject: dict[str, Any]) -> Callable[[Client], bool] | None:
+    """Which clients an access change of `kind` with `subject` (see trail/store/meta/outbox users) affects."""
+    def same(client: Client, field: str) -> bool:
+        return subject.get(field) is not None and client.auth.get(field) == subject.get(field)
+
+    if kind == "key_revoked":
+        return lambda c: c.kind == "json" and (same(c, "key_id") or same(c, "key_hash"))
+    if kind == "wall_revoked":
+        return lambda c: c.kind == "wall" and (same(c, "wall_id") or same(c, "token_hash"))
+    if kind == "share_revoked":
+        return lambda c: bool(c.auth.get("share")) and (
+            same(c, "token_hash") or (subject.get("site_id") is not None and int(subject["site_id"]) in c.site_ids))
+    if kind == "sessions_revoked":  # signed out everywhere or password changed
+        return lambda c: same(c, "user_id")
+    if kind == "member_removed":
+        return lambda c: same(c, "user_id") and same(c, "team_id")
+    if kind == "site_deleted":
+        return lambda c: subject.get("site_id") is not None and int(subject["site_id"]) in c.site_ids
+    return None

@@ -1,0 +1,91 @@
+"""Live websockets: GET /api/v2/live (JSON snapshots, API key) and /<domain>/live (dashboard fragments)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+from urllib.parse import urlsplit
+
+from quart import Blueprint, abort, g, websocket
+from werkzeug.routing import BaseConverter
+
+from trail.live.ticker import LiveEngine
+from trail.security.access import api_key_required, authorize_key_for_site, site_required
+from trail.services import current_services
+
+live_api = Blueprint("live_api", __name__)
+
+
+class DottedConverter(BaseConverter):
+    """A path segment with a dot in it: a site's domain, never /api, /wall, /login..."""
+
+    regex = r"[^/]*\.[^/]*"
+
+
+@live_api.record_once
+def _converters(state: Any) -> None:
+    state.app.url_map.converters.setdefault("dotted", DottedConverter)
+
+
+def live_engine() -> LiveEngine:
+    """This instance's live engine (absent on a `--role writer` instance)."""
+    engine = current_services().extras.get("live")
+    if engine is None:
+        abort(503)
+    return engine  # type: ignore[no-any-return]
+
+
+def origin_allowed() -> bool:
+    """The websocket's Origin is this instance's own: TRAIL_PUBLIC_URL when set, else the Host it was asked as.
+    A missing Origin is refused too (browsers always send one; cookie-authorised sockets are for browsers)."""
+    origin = websocket.headers.get("Origin", "")
+    if not origin:
+        return False
+    sent = urlsplit(origin)
+    public = current_services().settings.public_url
+    if public:
+        own = urlsplit(public)
+        return (sent.scheme.lower(), sent.netloc.lower()) == (own.scheme.lower(), own.netloc.lower())
+    return sent.scheme.lower() in ("http", "https") and sent.netloc.lower() == websocket.headers.get("Host", "").lower()
+
+
+async def serve_live(kind: str, sites: list[tuple[int, str]], auth: dict[str, Any]) -> None:
+    """Accept the websocket and send the frames of `sites` on channel `kind` until closed (by either side)."""
+    engine = live_engine()
+    await websocket.accept()
+    client = engine.connect(kind, sites, auth)
+
+    async def discard_incoming() -> None:  # keep Quart's receive queue empty; nothing is expected from clients
+        while True:
+            await websocket.receive()
+
+    reader = asyncio.create_task(discard_incoming())
+    try:
+        code, reason = await engine.hub.pump(client, websocket.send)
+    finally:
+        reader.cancel()
+        with contextlib.suppress(BaseException):
+            await reader
+    await websocket.close(code, reason)
+
+
+@live_api.websocket("/api/v2/live")
+@api_key_required
+async def api_live() -> None:
+    """JSON snapshots of one site: a full one at once, then one per tick while it changes, at least every 15 s."""
+    site = await authorize_key_for_site(websocket.args.get("site_id", ""))
+    key = g.api_key
+    await serve_live("json", [(site.id, site.domain)],
+                     {"key_id": key.id, "key_hash": key.key_hash, "team_id": key.team_id})
+
+
+@live_api.websocket("/<dotted:domain>/live")
+@site_required("viewer")
+async def dashboard_live(domain: str) -> None:
+    """The dashboard's live widgets (renderers registered as kind "dashboard"), swapped by id by htmx."""
+    if not origin_allowed():
+        abort(403)
+    site, user = g.site, g.user
+    await serve_live("dashboard", [(site.id, site.domain)],
+                     {"user_id": user.id, "team_id": site.team_id})
