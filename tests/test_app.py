@@ -54,3 +54,13 @@ async def test_api_errors_are_json(app_factory, path: str) -> None:  # type: ign
         response = await client.post(path, data=b"[]", headers={"Content-Type": "application/json"})
         assert response.status_code == 401
         assert "error" in await response.get_json()
+
+
+async def test_writer_role_serves_only_operations(app_factory) -> None:  # type: ignore[no-untyped-def]
+    async with app_factory(role="writer") as (app, client):
+        assert (await client.get("/healthz")).status_code == 200
+        assert (await client.get("/readyz")).status_code == 200
+        assert "writer" in app.extensions["trail"].extras and "ingestor" not in app.extensions["trail"].extras
+        for path in ("/api/event", "/api/events", "/api/v2/query"):
+            assert (await client.post(path, data=b"{}")).status_code == 404, path
+        assert (await client.get("/login")).status_code == 404

@@ -55,7 +55,7 @@ def create_app(settings: Settings | None = None, role: str = "all") -> Quart:
         TRAIL_ROLE=role,
     )
     app.session_interface = TrailSessionInterface()
-    _register(app)
+    _register(app, role)
 
     @app.before_serving
     async def _start() -> None:
@@ -70,15 +70,21 @@ def create_app(settings: Settings | None = None, role: str = "all") -> Quart:
     return app
 
 
-def _register(app: Quart) -> None:
+def _register(app: Quart, role: str = "all") -> None:
+    """Blueprints by role: a `writer` instance serves only the operations endpoints."""
     from trail.security.access import check_csrf, csrf_token
+    from trail.web.ops import ops
+
+    app.register_blueprint(ops)
+    _register_errors(app)
+    if role == "writer":
+        return
     from trail.web.events_api import events_api
     from trail.web.live_api import live_api
-    from trail.web.ops import ops
     from trail.web.tracker import tracker
     from trail.web.wall import wall
 
-    for blueprint in (ops, tracker, events_api, live_api, wall):
+    for blueprint in (tracker, events_api, live_api, wall):
         app.register_blueprint(blueprint)
     from trail.web.accounts import blueprints as account_blueprints  # auth, sites, settings, team, keys, share
 
@@ -94,6 +100,8 @@ def _register(app: Quart) -> None:
     app.before_request(check_csrf)
     app.jinja_env.globals["csrf_token"] = csrf_token
 
+
+def _register_errors(app: Quart) -> None:
     @app.errorhandler(HTTPException)
     async def _http_error(exc: HTTPException) -> Any:
         if (websocket if has_websocket_context() else request).path.startswith("/api/"):
@@ -132,8 +140,8 @@ async def start_services(settings: Settings, role: str) -> Services:
     feed.on_change(lambda change: sites.invalidate())
     await feed.start()
     services.extras["access_feed"] = feed
-    services.extras["ingestor"] = build_ingestor(services)
     if role in ("all", "web"):
+        services.extras["ingestor"] = build_ingestor(services)
         from trail.live.ticker import LiveEngine
 
         live = LiveEngine(broker)

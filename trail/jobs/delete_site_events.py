@@ -9,8 +9,6 @@ from trail.services import Services
 
 log = logging.getLogger("trail.jobs")
 
-DELETE_SQL = "ALTER TABLE events DELETE WHERE site_id = {id:UInt32} SETTINGS mutations_sync = 1"  # wait: then purge
-
 
 async def delete_site_events(services: Services, site_id: int) -> None:
     """Run the ClickHouse mutation for the site's events, then remove the (soft-deleted) site row so its
@@ -18,9 +16,10 @@ async def delete_site_events(services: Services, site_id: int) -> None:
     if services.events is None:
         log.warning("site %s: no event store on this instance; its events were not deleted", site_id)
         return
-    await services.events.execute(DELETE_SQL, {"id": site_id})
+    from trail.stats.storage import delete_site_events as delete_from_every_table
     from trail.store.meta import repo
 
+    await delete_from_every_table(services.events, site_id)  # synchronous mutations: done when it returns
     async with services.meta.session() as db:
         await repo.purge_site(db, site_id)
         await db.commit()

@@ -49,7 +49,7 @@ class IngestFastPath:
             await self.app(scope, receive, send)
             return
         services = self.quart_app.extensions.get("trail")
-        if services is None:  # not started yet (or shutting down): let Quart answer
+        if services is None or "ingestor" not in services.extras:  # not started, or a writer: Quart answers
             await self.app(scope, receive, send)
             return
         if scope["method"] == "OPTIONS":
