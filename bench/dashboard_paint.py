@@ -23,7 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.live.servers import Server, server_env, trail_cli  # noqa: E402
+from tests.live.servers import server_env  # noqa: E402
+from tests.serverproc import Server, run_trail  # noqa: E402
 from tests.test_tracker import CHROMIUM, CHROMIUM_ARGS, USER_AGENT  # noqa: E402
 
 EMAIL, PASSWORD, DOMAIN = "bench@dash.test", "bench-password-1", "bench.test"
@@ -64,7 +65,7 @@ def prepare(data_dir: Path, events: int) -> dict[str, str]:
     for args in (("migrate",), ("user", "add", EMAIL, "--password", PASSWORD),
                  ("site", "add", DOMAIN, "--owner", EMAIL, "--timezone", "Europe/Berlin"),
                  ("goal", "add", DOMAIN, "--event", "Signup", "--currency", "EUR")):
-        result = trail_cli(*args, env=env)
+        result = run_trail(*args, env=env)
         if result.returncode != 0:
             raise SystemExit(f"trail {' '.join(args)} failed: {result.stderr}")
     print(f"loading {events:,} events into {data_dir}", flush=True)

@@ -55,6 +55,9 @@ def create_app(settings: Settings | None = None, role: str = "all") -> Quart:
         TRAIL_ROLE=role,
     )
     app.session_interface = TrailSessionInterface()
+    from trail.web.common import DottedConverter
+
+    app.url_map.converters["dotted"] = DottedConverter  # before any blueprint adds a `<dotted:...>` rule
     _register(app, role)
 
     @app.before_serving

@@ -11,7 +11,8 @@ import orjson
 import pytest
 
 from tests.conftest import REDIS_URL
-from tests.e2e.serverproc import Server, chdb_query, clean_env, trail
+from tests.e2e.serverproc import chdb_query, trail
+from tests.serverproc import Server, clean_env
 
 pytestmark = pytest.mark.slow
 
@@ -84,12 +85,12 @@ async def _burst(url: str, key: str, kill_after: int, kill: Any) -> set[str]:
     return accepted
 
 
-def _run(env: dict[str, str], data_dir: Path) -> None:
+def _run(env: dict[str, str]) -> None:
     trail(env, "user", "add", "durable@example.com", "--password", "correct horse battery")
     trail(env, "site", "add", DOMAIN, "--owner", "durable@example.com")
     key = trail(env, "apikey", "add", "--owner", "durable@example.com", "--label", "e2e").strip().splitlines()[-1]
 
-    server = Server(env, data_dir).start()
+    server = Server(env).start()
     try:
         accepted = asyncio.run(_burst(server.url, key, kill_after=SINGLES + BATCHES - 60, kill=server.kill))
     finally:
@@ -98,7 +99,7 @@ def _run(env: dict[str, str], data_dir: Path) -> None:
     assert server.proc is not None and server.proc.returncode == -9
     assert len(accepted) > SINGLES  # singles and some batches got through before the kill
 
-    again = Server(env, data_dir, port=server.port).start()  # a restart: same host and port
+    again = Server(env, port=server.port).start()  # a restart: same host and port
     try:
         again.wait_drained()
     finally:
@@ -114,11 +115,11 @@ def _run(env: dict[str, str], data_dir: Path) -> None:
 
 def test_sigkill_embedded_spool(tmp_path: Path) -> None:
     env = clean_env(tmp_path / "data", TRAIL_RATE_LIMIT_PER_IP="100000")
-    _run(env, tmp_path)
+    _run(env)
 
 
 def test_sigkill_redis_stream(tmp_path: Path, mysql_url: str, redis_prefix: str) -> None:
     env = clean_env(tmp_path / "data", TRAIL_RATE_LIMIT_PER_IP="100000", TRAIL_REDIS_URL=REDIS_URL,
                     TRAIL_REDIS_PREFIX=redis_prefix, TRAIL_DATABASE_URL=mysql_url,
                     TRAIL_SECRET_KEY="e2e-secret-key-" + "s" * 40)
-    _run(env, tmp_path)
+    _run(env)

@@ -13,7 +13,8 @@ import httpx
 import pytest
 from playwright.async_api import async_playwright
 
-from tests.e2e.serverproc import Server, clean_env, trail
+from tests.e2e.serverproc import trail
+from tests.serverproc import Server, clean_env
 
 pytestmark = pytest.mark.browser
 
@@ -72,7 +73,7 @@ async def test_browser_events_reach_clickhouse(tmp_path: Path, page_server: dict
     trail(env, "user", "add", "shop@example.com", "--password", "correct horse battery")
     trail(env, "site", "add", DOMAIN, "--owner", "shop@example.com")
     key = trail(env, "apikey", "add", "--owner", "shop@example.com").strip().splitlines()[-1]
-    server = Server(env, tmp_path).start()
+    server = Server(env).start()
     try:
         page_server["tracker"] = f"http://trail.test:{server.port}/js/trail.js"
         async with async_playwright() as pw:

@@ -12,7 +12,8 @@ import pytest
 import websockets
 
 from tests.conftest import REDIS_URL
-from tests.live.servers import Server, server_env
+from tests.live.servers import server_env
+from tests.serverproc import Server
 from trail.store.meta import repo
 from trail.store.meta.db import MetaStore
 

@@ -12,7 +12,8 @@ import httpx
 import pytest
 from playwright.async_api import Page, async_playwright
 
-from tests.live.servers import ROOT, Server, server_env, trail_cli
+from tests.live.servers import server_env
+from tests.serverproc import ROOT, Server, run_trail
 from tests.test_tracker import CHROMIUM, CHROMIUM_ARGS, USER_AGENT
 from trail.store.meta import repo
 from trail.store.meta.db import MetaStore
@@ -100,7 +101,7 @@ async def test_the_wall_renders_updates_reconnects_and_stops_when_revoked(wall: 
         "document.querySelector('[data-metric=pageviews_last_30m]').textContent.trim() === '5'", timeout=2000)
 
     # `wall revoke` (CLI, another process) closes the page's socket; it does not reconnect
-    result = await asyncio.to_thread(trail_cli, "wall", "revoke", "tv", "--owner", EMAIL, env=wall["env"])
+    result = await asyncio.to_thread(run_trail, "wall", "revoke", "tv", "--owner", EMAIL, env=wall["env"])
     assert result.returncode == 0, result.stderr
     started = time.monotonic()
     await wait_state(page, "revoked", 3000)

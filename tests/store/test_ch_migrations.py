@@ -6,22 +6,12 @@ import uuid
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import AsyncIterator
 
 import pytest
 
 from trail.store.ch_migrations import migrate_events, migration_files, split_statements
 from trail.store.chdb_store import ChdbEventStore
 from trail.store.events import EventStoreError
-
-
-@pytest.fixture
-async def store(chdb_dir: Path, unique_name: str) -> AsyncIterator[ChdbEventStore]:
-    s = ChdbEventStore(f"chdb://{chdb_dir}?database={unique_name}")
-    await s.start()
-    yield s
-    await s.execute(f"DROP DATABASE IF EXISTS {unique_name}")
-    await s.close()
 
 
 def event(**overrides: object) -> dict[str, object]:

@@ -9,7 +9,6 @@ import uuid
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import AsyncIterator
 
 import pytest
 
@@ -19,15 +18,6 @@ from trail.store.events import EventStoreError, open_event_store
 from trail.store.sqlquote import MissingParamError
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-async def store(chdb_dir: Path, unique_name: str) -> AsyncIterator[ChdbEventStore]:
-    s = ChdbEventStore(f"chdb://{chdb_dir}?database={unique_name}")
-    await s.start()
-    yield s
-    await s.execute(f"DROP DATABASE IF EXISTS {unique_name}")
-    await s.close()
 
 
 def test_parse_chdb_url() -> None:

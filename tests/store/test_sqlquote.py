@@ -5,8 +5,6 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
-from pathlib import Path
-from typing import AsyncIterator
 
 import pytest
 
@@ -35,15 +33,6 @@ HOSTILE = [
     "\\x41\\0\\n",
     "%s %(name)s ?",
 ]
-
-
-@pytest.fixture
-async def store(chdb_dir: Path, unique_name: str) -> AsyncIterator[ChdbEventStore]:
-    s = ChdbEventStore(f"chdb://{chdb_dir}?database={unique_name}")
-    await s.start()
-    yield s
-    await s.execute(f"DROP DATABASE IF EXISTS {unique_name}")
-    await s.close()
 
 
 def test_quote_scalars() -> None:

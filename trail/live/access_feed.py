@@ -21,7 +21,7 @@ CHANNEL = "access"
 @dataclass(frozen=True)
 class AccessChange:
     id: int
-    kind: str  # key_revoked, wall_revoked, share_revoked, member_removed, sessions_revoked, site_added, site_changed, site_deleted
+    kind: str  # one of trail.store.meta.models.ACCESS_EVENT_KINDS
     subject: dict[str, Any]
 
 

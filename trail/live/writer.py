@@ -25,6 +25,7 @@ log = logging.getLogger("trail.writer")
 GROUP = "writer"
 STALE_CONSUMER_MS = 60_000  # a consumer whose pending entries are idle this long is presumed dead
 TRIM_EVERY_S = 10.0
+ACCUMULATE_S = 0.1  # pause after a short read while a batch fills, so reads come in tens per second, not thousands
 
 
 def batch_token(entries: Sequence[Entry]) -> str:
@@ -126,9 +127,12 @@ class Writer:
             remaining_ms = int((deadline - time.monotonic()) * 1000)
             if remaining_ms <= 0:
                 break
-            got = await self.broker.read_group(GROUP, self.consumer, self.max_batch - len(batch),
-                                               block_ms=min(remaining_ms, 250))
+            wanted = self.max_batch - len(batch)
+            got = await self.broker.read_group(GROUP, self.consumer, wanted, block_ms=min(remaining_ms, 250))
             batch.extend(got)
+            if got and len(got) < wanted:
+                # a trickle: let it pool for a moment instead of one read (and delivery record) per few events
+                await self._sleep(min(ACCUMULATE_S, max(0.0, deadline - time.monotonic())))
         return batch
 
     async def write_batch(self, batch: Sequence[Entry]) -> None:

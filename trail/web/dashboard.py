@@ -23,7 +23,6 @@ from trail.live.renderers import register_renderer
 from trail.security.access import site_required, token_required
 from trail.services import current_services
 from trail.sites import SiteInfo, site_directory
-from trail.web.common import with_dotted_converter
 from trail.web.live_api import origin_allowed, serve_live
 from trail.web.widgets import LIST_WIDGETS, WIDGETS
 from trail.web.widgets.base import WidgetContext, ask
@@ -31,7 +30,7 @@ from trail.web.widgets.current import render_live
 from trail.web.widgets.listing import ListWidget
 from trail.web.widgets.state import COMPARISONS, PERIODS, ViewState, parse_state
 
-dashboard = with_dotted_converter(Blueprint("dashboard", __name__))
+dashboard = Blueprint("dashboard", __name__)
 CSV_LIMIT = 10_000
 
 register_renderer("dashboard", render_live, name="current")

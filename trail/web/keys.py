@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from quart import Blueprint, abort, g
 
@@ -16,11 +16,10 @@ from trail.web.common import (
     form_data,
     int_field,
     public_origin,
-    with_dotted_converter,
 )
 from trail.web.site_settings import tab
 
-keys = with_dotted_converter(Blueprint("keys", __name__))
+keys = Blueprint("keys", __name__)
 
 
 async def _keys_tab(status: int = 200, **context: Any) -> Any:
@@ -48,14 +47,20 @@ async def create(domain: str) -> Any:
 @keys.post("/<dotted:domain>/settings/keys/<int:key_id>/revoke")
 @site_required("admin")
 async def revoke(domain: str, key_id: int) -> Any:
+    return await _revoke(repo.revoke_team_api_key, key_id, "Key {label!r} revoked: it stopped working.", "keys")
+
+
+async def _revoke(revoke_row: Callable[[Any, int, int], Awaitable[Any]], row_id: int, message: str,
+                  tab_name: str) -> Any:
+    """Revoke a key or wall of this site's team (404 when it is not one), tell every instance, back to the tab."""
     async with current_services().meta.session() as db:
         try:
-            key = await repo.revoke_team_api_key(db, g.site.team_id, key_id)
+            row = await revoke_row(db, g.site.team_id, row_id)
         except repo.NotFound:
             abort(404)
         await db.commit()
     await announce_access_change()
-    return await done(f"Key {key.label!r} revoked: it stopped working.", f"/{g.site.domain}/settings/keys")
+    return await done(message.format(label=row.label), f"/{g.site.domain}/settings/{tab_name}")
 
 
 # -- walls ----------------------------------------------------------------------------------------
@@ -101,11 +106,4 @@ async def wall_create(domain: str) -> Any:
 @keys.post("/<dotted:domain>/settings/walls/<int:wall_id>/revoke")
 @site_required("admin")
 async def wall_revoke(domain: str, wall_id: int) -> Any:
-    async with current_services().meta.session() as db:
-        try:
-            wall = await repo.revoke_team_wall(db, g.site.team_id, wall_id)
-        except repo.NotFound:
-            abort(404)
-        await db.commit()
-    await announce_access_change()
-    return await done(f"Wall {wall.label!r} revoked: its screens go dark.", f"/{g.site.domain}/settings/walls")
+    return await _revoke(repo.revoke_team_wall, wall_id, "Wall {label!r} revoked: its screens go dark.", "walls")

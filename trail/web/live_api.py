@@ -8,24 +8,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from quart import Blueprint, abort, g, websocket
-from werkzeug.routing import BaseConverter
 
 from trail.live.ticker import LiveEngine
 from trail.security.access import api_key_required, authorize_key_for_site, site_required
 from trail.services import current_services
 
 live_api = Blueprint("live_api", __name__)
-
-
-class DottedConverter(BaseConverter):
-    """A path segment with a dot in it: a site's domain, never /api, /wall, /login..."""
-
-    regex = r"[^/]*\.[^/]*"
-
-
-@live_api.record_once
-def _converters(state: Any) -> None:
-    state.app.url_map.converters.setdefault("dotted", DottedConverter)
 
 
 def live_engine() -> LiveEngine:

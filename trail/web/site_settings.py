@@ -19,12 +19,11 @@ from trail.web.common import (
     int_field,
     page,
     public_origin,
-    with_dotted_converter,
 )
 from trail.web.sites import TIMEZONES
 
 log = logging.getLogger("trail.web")
-site_settings = with_dotted_converter(Blueprint("site_settings", __name__))
+site_settings = Blueprint("site_settings", __name__)
 
 TABS = (("general", "General"), ("exclusions", "Exclusions"), ("goals", "Goals"), ("sharing", "Sharing"),
         ("keys", "API keys"), ("walls", "Walls"), ("danger", "Danger zone"))

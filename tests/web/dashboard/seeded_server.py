@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.live.servers import Server, server_env, trail_cli
+from tests.live.servers import server_env
+from tests.serverproc import Server, run_trail
 from trail.demo import Traffic
 
 EMAIL = "owner@dash.example"
@@ -89,9 +90,9 @@ def start_seeded(data_dir: Path, *, events: int = 1500, recent: int = 60) -> See
                  ("goal", "add", DOMAIN, "--event", "Signup"),
                  ("goal", "add", DOMAIN, "--event", "Purchase", "--currency", "EUR"),
                  ("goal", "add", DOMAIN, "--page", "/pricing")):
-        result = trail_cli(*args, env=env)
+        result = run_trail(*args, env=env)
         assert result.returncode == 0, result.stderr
-    result = trail_cli("apikey", "add", "--owner", EMAIL, "--label", "seed", env=env)
+    result = run_trail("apikey", "add", "--owner", EMAIL, "--label", "seed", env=env)
     assert result.returncode == 0, result.stderr
     key = result.stdout.strip().splitlines()[-1]
     share_path = _share_link(env)

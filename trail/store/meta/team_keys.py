@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -11,11 +13,23 @@ from trail.store.meta.models import WALL_LAYOUTS, ApiKey, Site, User, Wall, Wall
 from trail.store.meta.outbox import record_access_event
 
 MAX_LABEL = 255
+Revocable = TypeVar("Revocable", ApiKey, Wall)
 
 
 def _label(raw: str, fallback: str) -> str:
     label = " ".join((raw or "").split())[:MAX_LABEL]
     return label or fallback
+
+
+async def _revoke_active(session: AsyncSession, model: type[Revocable], row_id: int, team_id: int,
+                         what: str) -> Revocable:
+    """Mark one active row (key or wall) of this team revoked; NotFound for a missing, foreign or revoked one."""
+    row = await session.get(model, row_id)
+    if row is None or row.team_id != team_id or row.revoked_at is not None:
+        raise NotFound(f"no such {what}")
+    row.revoked_at = utcnow()
+    await session.flush()
+    return row
 
 
 async def team_api_keys(session: AsyncSession, team_id: int) -> list[ApiKey]:
@@ -37,11 +51,7 @@ async def create_team_api_key(session: AsyncSession, team_id: int, user: User, l
 
 async def revoke_team_api_key(session: AsyncSession, team_id: int, key_id: int) -> ApiKey:
     """Revoke one active key of this team (NotFound for another team's key); records 'key_revoked'."""
-    key = await session.get(ApiKey, key_id)
-    if key is None or key.team_id != team_id or key.revoked_at is not None:
-        raise NotFound("no such API key")
-    key.revoked_at = utcnow()
-    await session.flush()
+    key = await _revoke_active(session, ApiKey, key_id, team_id, "API key")
     await record_access_event(session, "key_revoked", {"key_hash": key.key_hash, "key_id": key.id,
                                                        "team_id": key.team_id})
     return key
@@ -88,11 +98,7 @@ async def create_team_wall(session: AsyncSession, team_id: int, user: User, site
 
 async def revoke_team_wall(session: AsyncSession, team_id: int, wall_id: int) -> Wall:
     """Revoke one active wall of this team (NotFound otherwise); records 'wall_revoked'."""
-    wall = await session.get(Wall, wall_id)
-    if wall is None or wall.team_id != team_id or wall.revoked_at is not None:
-        raise NotFound("no such wall")
-    wall.revoked_at = utcnow()
-    await session.flush()
+    wall = await _revoke_active(session, Wall, wall_id, team_id, "wall")
     await record_access_event(session, "wall_revoked", {"wall_id": wall.id, "token_hash": wall.token_hash,
                                                         "team_id": wall.team_id})
     return wall
