@@ -2,8 +2,8 @@
 
 Usage: python bench/dashboard_paint.py [--events N] [--loads L] [--period 30d]
 Creates a user and the site `bench.test` with the CLI in a fresh data dir, loads N events of the last 30 days into
-its chDB store with bench/queries.py's loader (INSERT ... SELECT FROM numbers(); the materialized views fill
-session_parts on the way), serves it (`python -m trail serve`), signs in in Chromium and opens `/bench.test` L times.
+its chDB store with bench/queries.py's loader (INSERT ... SELECT FROM numbers()), serves it
+(`python -m trail serve`), signs in in Chromium and opens `/bench.test` L times.
 A load's paint time is performance.now() when every widget partial has been swapped in (no `.is-loading` slot
 and no htmx request left): navigation + page + all widget partials through the stats runner, as a person sees it.
 Prints each load and the p50 (the first load is a warm-up and is not counted).

@@ -1,10 +1,11 @@
 """Stats query latency: synthetic events in chDB (and a plain MariaDB events table), every dashboard query timed.
 
 Usage: python -m bench.queries [--events N] [--runs R] [--no-mariadb]
-Loads N synthetic events of one site over 30 days into a chDB data dir of its own (INSERT ... SELECT FROM numbers;
-the materialized views fill session_parts on the way, as they do for the writer's inserts),
-times each dashboard widget query (p50/p95) and the whole dashboard (widgets run concurrently, as the dashboard
-does), then the same reports as plain SQL on MariaDB (127.0.0.1:3306, root, database of its own) and the ratio.
+Loads N synthetic events of one site over 30 days into a chDB data dir of its own (INSERT ... SELECT FROM numbers),
+runs the rollup job once (timed: the backfill of 31 days), times each dashboard widget query (p50/p95) and the whole
+dashboard (widgets run concurrently, as the dashboard does) as planned (rollups for the unfiltered dashboard when the
+range holds >= --min-events events), the same on raw events only (--raw), the rollups' error against the exact raw
+answers, then the same reports as plain SQL on MariaDB (127.0.0.1:3306, root, database of its own) and the ratio.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from typing import Any, Awaitable, Callable
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from trail.sites import Goal, SiteInfo  # noqa: E402
+from trail.stats import rollup_planner  # noqa: E402
 from trail.stats.query import parse_query  # noqa: E402
+from trail.stats.rollup_job import roll_up_site  # noqa: E402
 from trail.stats.runner import run  # noqa: E402
-from trail.stats.storage import WITH_SESSION_PARTS  # noqa: E402
 from trail.store.ch_migrations import migrate_events  # noqa: E402
 from trail.store.events import EventStore, open_event_store  # noqa: E402
 
@@ -134,39 +136,75 @@ async def time_all(store: EventStore, events: int, runs: int, label: str) -> dic
     return summary
 
 
-async def bench_chdb(events: int, runs: int, compare_sources: bool = False) -> dict[str, float]:
+async def accuracy(store: EventStore) -> None:
+    """Every widget from rollups vs exact raw events: the largest relative error per metric."""
+    worst: dict[str, float] = {}
+    for name, body in DASHBOARD.items():
+        q = parse_query({"site_id": SITE.domain, "date_range": "30d", **body}, SITE.timezone, NOW)
+        approx = await run(store, q, SITE)
+        saved, rollup_planner.MIN_EVENTS = rollup_planner.MIN_EVENTS, 10**15
+        try:
+            exact = await run(store, q, SITE)
+        finally:
+            rollup_planner.MIN_EVENTS = saved
+        assert approx["meta"].get("approximate"), name
+        rows = {tuple(r["dimensions"]): r["metrics"] for r in exact["results"]}
+        for r in approx["results"]:
+            want = rows.get(tuple(r["dimensions"]))
+            if want is None:
+                continue
+            for metric, a, b in zip(q.metrics, r["metrics"], want):
+                if isinstance(a, (int, float)) and b:
+                    worst[metric] = max(worst.get(metric, 0.0), abs(a - b) / abs(b) * 100)
+    print("\nrollups vs exact raw answers, largest relative error over the dashboard's rows (%):")
+    for metric, err in sorted(worst.items()):
+        print(f"  {metric:<18}{err:>8.3f}")
+
+
+async def hll_error(store: EventStore) -> None:
+    """uniqCombined64 vs uniqExact of visitor_id per local day and over the whole data set."""
+    sql = ("SELECT toDate(ts, 'Europe/Berlin') AS d, uniqCombined64(visitor_id) AS a, uniqExact(visitor_id) AS e "
+           "FROM events WHERE site_id = 1 AND name != 'engagement' GROUP BY d WITH TOTALS ORDER BY d")
+    _, rows = await store.query(sql)
+    errs = [abs(int(a) - int(e)) / int(e) * 100 for _, a, e in rows if int(e)]
+    _, total = await store.query("SELECT uniqCombined64(visitor_id), uniqExact(visitor_id) FROM events "
+                                 "WHERE site_id = 1 AND name != 'engagement'")
+    a, e = int(total[0][0]), int(total[0][1])
+    print(f"\nHLL: uniqCombined64 vs uniqExact(visitor_id): per day max {max(errs):.3f} %, mean "
+          f"{statistics.mean(errs):.3f} % ({len(errs)} days); whole set {a:,} vs {e:,} = {abs(a - e) / e * 100:.3f} %")
+
+
+async def bench_chdb(events: int, runs: int, raw: bool = False) -> dict[str, float]:
     path = tempfile.mkdtemp(prefix="trail-bench-chdb-")
     store = open_event_store(f"chdb://{path}?database=bench")
     await store.start()
     await migrate_events(store)
-    if compare_sources:  # the proposed session_parts migration (not applied by `migrate` yet), fed on load
-        from trail.stats import sources
-        from trail.store.ch_migrations import MIGRATIONS_DIR, split_statements
-
-        for statement in split_statements((MIGRATIONS_DIR / "proposed" / "0002_session_parts.sql").read_text()):
-            await store.execute(statement)
-        sources.PARTS_ENABLED = True
     t = time.perf_counter()
     step = 2_000_000
     for offset in range(0, events, step):
         await store.execute(load_sql(min(step, events - offset), offset))
         print(f"  loaded {min(events, offset + step):,} / {events:,} events", flush=True)
-    for table in WITH_SESSION_PARTS if compare_sources else ("events",):  # and what the views fed on load
-        await store.execute(f"OPTIMIZE TABLE {table} FINAL")
+    await store.execute("OPTIMIZE TABLE events FINAL")
     print(f"  load: {time.perf_counter() - t:.1f} s", flush=True)
-    summary = await time_all(store, events, runs, "planned")
-    if compare_sources:  # the same data with per-visit rows forced onto raw events (A/B of session_parts)
-        from trail.stats import sources
-
-        planner = sources.session_source
-        sources.session_source = lambda rng: sources.EVENTS  # type: ignore[assignment]
+    t = time.perf_counter()
+    days = await roll_up_site(store, SITE.id, SITE.timezone, NOW)
+    print(f"  rollup job, first run (backfill of {len(days)} days): {time.perf_counter() - t:.1f} s", flush=True)
+    t = time.perf_counter()
+    days = await roll_up_site(store, SITE.id, SITE.timezone, NOW)
+    print(f"  rollup job, steady run (last {len(days)} closed days again): {time.perf_counter() - t:.1f} s",
+          flush=True)
+    await hll_error(store)
+    await accuracy(store)
+    summary = await time_all(store, events, runs, f"planned (rollups at >= {rollup_planner.MIN_EVENTS:,} events)")
+    if raw:
+        saved, rollup_planner.MIN_EVENTS = rollup_planner.MIN_EVENTS, 10**15
         try:
-            raw = await time_all(store, events, runs, "raw events")
+            exact = await time_all(store, events, runs, "raw events only")
         finally:
-            sources.session_source = planner  # type: ignore[assignment]
+            rollup_planner.MIN_EVENTS = saved
         print(f"\n{'query':<28}{'planned':>10}{'raw':>10}{'speed-up':>10}")
         for name, ms in summary.items():
-            print(f"{name:<28}{ms:>10.1f}{raw[name]:>10.1f}{raw[name] / max(ms, 0.001):>9.1f}x")
+            print(f"{name:<28}{ms:>10.1f}{exact[name]:>10.1f}{exact[name] / max(ms, 0.001):>9.1f}x")
     await store.execute("DROP DATABASE IF EXISTS bench")
     return summary
 
@@ -176,14 +214,17 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--no-mariadb", action="store_true")
-    parser.add_argument("--compare-sources", action="store_true", help="also time with raw events only")
     parser.add_argument("--workers", type=int, default=None, help="chDB worker sessions (default: the store's)")
+    parser.add_argument("--raw", action="store_true", help="also time every query on raw events only")
+    parser.add_argument("--min-events", type=int, default=rollup_planner.MIN_EVENTS,
+                        help="TRAIL_ROLLUP_MIN_EVENTS for the run (default: the setting's default)")
     args = parser.parse_args()
+    rollup_planner.MIN_EVENTS = args.min_events
     if args.workers:
         from trail.store import chdb_store
 
         chdb_store.WORKERS = args.workers
-    summary = asyncio.run(bench_chdb(args.events, args.runs, args.compare_sources))
+    summary = asyncio.run(bench_chdb(args.events, args.runs, args.raw))
     if not args.no_mariadb:
         from bench.queries_mariadb import bench_mariadb
 

@@ -143,6 +143,9 @@ async def start_services(settings: Settings, role: str) -> Services:
     feed.on_change(lambda change: sites.invalidate())
     await feed.start()
     services.extras["access_feed"] = feed
+    from trail.stats import rollup_job
+
+    rollup_job.configure(settings)
     if role in ("all", "web"):
         services.extras["ingestor"] = build_ingestor(services)
         from trail.live.ticker import LiveEngine
@@ -160,6 +163,7 @@ async def start_services(settings: Settings, role: str) -> Services:
                         consumer=os.environ.get("_TRAIL_WRITER_CONSUMER") or None)
         services.extras["writer"] = writer
         services.extras["writer_task"] = asyncio.create_task(writer.run(), name="writer")
+        services.extras["rollup_job"] = rollup_job.start_rollup_job(settings, meta, events)
     log.info("trail started: role=%s, events=%s, metadata=%s, broker=%s", role,
              settings.clickhouse_url.split("://")[0], settings.database_url.split("://")[0],
              "redis" if settings.redis_url else "embedded")
@@ -177,6 +181,8 @@ async def stop_services(services: Services) -> None:
     ingestor = services.extras.get("ingestor")
     if ingestor is not None and hasattr(ingestor, "close"):
         await ingestor.close()
+    if "rollup_job" in services.extras:
+        await services.extras["rollup_job"].stop()
     writer, task = services.extras.get("writer"), services.extras.get("writer_task")
     if writer is not None:
         await writer.stop()

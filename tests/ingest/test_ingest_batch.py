@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from conftest import IPHONE, Send, pageview
-
+from tests.ingest.conftest import IPHONE, Send, pageview
 from trail.ingest.testing import Fakes
 
 

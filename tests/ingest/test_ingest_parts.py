@@ -9,8 +9,8 @@ from datetime import datetime, timezone
 from decimal import Decimal
 
 import pytest
-from conftest import CHROME
 
+from tests.ingest.conftest import CHROME
 from trail.ingest.batcher import AppendBatcher
 from trail.ingest.event import COLUMNS, EnrichedEvent, new_event_id
 from trail.ingest.geo import Geo

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from conftest import CHROME, ingest_settings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.ingest.conftest import CHROME, ingest_settings
 from trail.ingest.testing import Fakes, build_test_ingestor
 
 SINGLE_ALLOWED = {202, 400, 413, 429, 503}

@@ -7,8 +7,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from conftest import CHROME, IPHONE, Send, ingest_settings, pageview
 
+from tests.ingest.conftest import CHROME, IPHONE, Send, ingest_settings, pageview
 from trail.ingest.handler import Ingestor
 from trail.ingest.testing import Fakes, build_test_ingestor
 

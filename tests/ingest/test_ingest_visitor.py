@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from conftest import CHROME, IPHONE, Send, pageview
-
+from tests.ingest.conftest import CHROME, IPHONE, Send, pageview
 from trail.ingest.testing import Fakes, MemoryCache
 from trail.ingest.visitor import Sessions, visitor_id
 

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from trail.sites import Goal, SiteInfo
-from trail.stats import sources
 from trail.stats.builder import build, build_count, per_visit, plan, totals_query
 from trail.stats.query import VISIT_DIMENSIONS, parse_query
 from trail.stats.sql_filters import page_pattern
@@ -20,12 +19,6 @@ NOW = datetime(2026, 3, 29, 10, 30, tzinfo=UTC)
 GOALS = (Goal(1, "Signup", "Signup", None, "EUR"), Goal(2, "Pricing", None, "/pricing*", None))
 SITE = SiteInfo(id=9, domain="a.test", team_id=1, timezone="Europe/Berlin", goals=GOALS)
 EVIL = "x'; DROP TABLE events; --"
-
-
-@pytest.fixture(autouse=True)
-def raw_events_source(monkeypatch: pytest.MonkeyPatch) -> None:
-    """These tests pin the raw-events SQL; the session_parts source has its own tests (test_sources.py)."""
-    monkeypatch.setattr(sources, "session_source", lambda rng: sources.EVENTS)
 
 
 def q(**body: Any) -> Any:

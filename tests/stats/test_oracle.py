@@ -5,18 +5,18 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterator
+from typing import Any, AsyncIterator
 
 import pytest
 
 from tests.conftest import RUN_ID
 from tests.stats import oracle
 from tests.stats.gen import Row, generate
-from tests.stats.parts import migrate_with_parts
 from trail.sites import Goal, SiteInfo
-from trail.stats import dates, sources
+from trail.stats import dates
 from trail.stats.query import parse_query
 from trail.stats.runner import fmt_metric, realtime_visitors, run
+from trail.store.ch_migrations import migrate_events
 from trail.store.events import EventStore, open_event_store
 
 UTC = timezone.utc
@@ -44,21 +44,12 @@ def rows() -> list[Row]:
 async def store(chdb_dir: Path, rows: list[Row]) -> AsyncIterator[EventStore]:
     s = open_event_store(f"chdb://{chdb_dir}?database=t{RUN_ID}_oracle")
     await s.start()
-    await migrate_with_parts(s)
+    await migrate_events(s)
     await s.insert("events", [r.as_insert(SITE.id) for r in rows])
     await s.insert("events", [r.as_insert(OTHER.id) for r in rows[:50]])  # another site: never counted
     yield s
     await s.execute(f"DROP DATABASE IF EXISTS t{RUN_ID}_oracle")
     await s.close()
-
-
-@pytest.fixture(scope="module", autouse=True, params=["session_parts", "events"])
-def session_source(request: pytest.FixtureRequest) -> Iterator[str]:
-    """Every oracle test runs twice: with session_parts enabled (the planner uses it for these whole-hour Berlin
-    ranges) and on raw events only; both must give the exact answers."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(sources, "PARTS_ENABLED", request.param == "session_parts")
-        yield request.param
 
 
 async def ask(store: EventStore, **body: Any) -> dict[str, Any]:

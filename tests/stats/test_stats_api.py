@@ -5,10 +5,12 @@ from __future__ import annotations
 import io
 import zipfile
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any, AsyncIterator
 
 import pytest
 
+from tests.conftest import RUN_ID, make_settings
 from tests.stats.gen import generate
 from trail.services import Services
 from trail.store.meta import repo
@@ -16,9 +18,19 @@ from trail.store.meta import repo
 BODY = {"site_id": "stats.test", "metrics": ["visitors", "pageviews"], "date_range": "7d"}
 
 
-@pytest.fixture
-async def api(app_factory: Any) -> AsyncIterator[tuple[Any, dict[str, str], int]]:
-    async with app_factory() as (app, client):
+@pytest.fixture(scope="module")
+async def api(tmp_path_factory: pytest.TempPathFactory,
+              chdb_dir: Path) -> AsyncIterator[tuple[Any, dict[str, str], int]]:
+    """One migrated app with its data for the whole module: every test here only reads (queries, exports)."""
+    from trail.app import create_app
+    from trail.migrate import migrate_all
+
+    settings = make_settings(tmp_path_factory.mktemp("stats_api"),
+                             TRAIL_CLICKHOUSE_URL=f"chdb://{chdb_dir}?database=t{RUN_ID}_stats_api")
+    await migrate_all(settings)
+    app = create_app(settings, role="all")
+    async with app.test_app() as test_app:
+        client = test_app.test_client()
         services: Services = app.extensions["trail"]
         async with services.meta.session() as db:
             owner = await repo.create_user(db, "owner@stats.test", "password123")

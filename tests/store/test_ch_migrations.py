@@ -47,10 +47,12 @@ def test_migration_files_are_ordered() -> None:
 
 
 async def test_fresh_database_then_idempotent(store: ChdbEventStore) -> None:
-    assert await migrate_events(store) == ["0001_events"]
+    expected = [p.stem for p in migration_files()]
+    assert expected[:2] == ["0001_events", "0002_rollups"]
+    assert await migrate_events(store) == expected
     assert await migrate_events(store) == []
     _, rows = await store.query("SELECT version, name FROM schema_migrations ORDER BY version")
-    assert rows == [("0001", "0001_events")]
+    assert rows == [(name[:4], name) for name in expected]
     _, rows = await store.query("EXISTS TABLE events")
     assert rows == [(1,)]
 

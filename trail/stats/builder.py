@@ -12,10 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Mapping, Protocol, Sequence
 
-from trail.stats import sources
 from trail.stats import sql_metrics as M
 from trail.stats.query import Filter, FilterNode, Query, is_event_dimension, walk
-from trail.stats.sql_dimensions import event_expression, time_expression, visit_expression
+from trail.stats.sql_dimensions import event_expression, time_expression, visit_aggregate, visit_expression
 from trail.stats.sql_filters import GoalLike, Params, compile_filters, compile_node, goal_condition, selected_goals
 
 __all__ = ["BuiltQuery", "SiteLike", "build", "build_count", "plan", "totals_query", "per_visit"]
@@ -71,11 +70,10 @@ def _base_where(query: Query, site: SiteLike, params: Params) -> str:
             f"AND ts < {params.add(rng.end, TS_TYPE)}")
 
 
-def _sessions_sql(query: Query, site: SiteLike, params: Params, base: str, visit_dims: Sequence[str],
-                  source: str | None) -> str:
-    """The per-visit rows subquery, from `source` (default: the fastest exact one, see trail.stats.sources)."""
-    source = source or sources.session_source(query.date_range)
-    return sources.sessions_sql(source, query.date_range, site.id, params, base, visit_dims)
+def _sessions_sql(base: str, visit_dims: Sequence[str]) -> str:
+    """One row per visit in the range (session_id, v_visitor, v_start, v_pv, v_ev, v_is_bounce, v_duration, v_*)."""
+    columns = list(M.SESSION_COLUMNS) + [visit_aggregate(d) for d in visit_dims]
+    return f"SELECT {', '.join(columns)} FROM events WHERE {base} GROUP BY session_id HAVING v_ev > 0"
 
 
 class _Resolver:
@@ -134,18 +132,17 @@ def _bounce_scope(query: Query, resolver: _Resolver, site: SiteLike, params: Par
     return f"max({cond}) AS bscope"
 
 
-def build(query: Query, site: SiteLike, paginate: bool | None = None, source: str | None = None) -> BuiltQuery:
-    """The main SQL of a query. Pagination goes into the SQL unless the runner must fill time buckets first.
-    `source` forces where per-visit rows come from ("events" or "session_parts"); by default the planner picks."""
+def build(query: Query, site: SiteLike, paginate: bool | None = None) -> BuiltQuery:
+    """The main SQL of a query. Pagination goes into the SQL unless the runner must fill time buckets first."""
     params = Params()
     base = _base_where(query, site, params)
     tz, first_day = params.add(query.timezone), params.add(query.date_range.first_day, "Date")
     dims, metrics = query.dimensions, M.sql_metrics(query.metrics)
     paginate = (not time_only(query)) if paginate is None else paginate
     if per_visit(query):
-        body = _per_visit_sql(query, site, params, base, _Resolver(params, tz, first_day, "v_start"), metrics, source)
+        body = _per_visit_sql(query, site, params, base, _Resolver(params, tz, first_day, "v_start"), metrics)
     else:
-        body = _per_event_sql(query, site, params, base, _Resolver(params, tz, first_day, "ts"), metrics, source)
+        body = _per_event_sql(query, site, params, base, _Resolver(params, tz, first_day, "ts"), metrics)
     sql = body
     if paginate:
         sql += f" ORDER BY {_order_sql(query, dims, metrics)}"
@@ -154,8 +151,8 @@ def build(query: Query, site: SiteLike, paginate: bool | None = None, source: st
 
 
 def _per_visit_sql(query: Query, site: SiteLike, params: Params, base: str, resolver: _Resolver,
-                   metrics: tuple[str, ...], source: str | None) -> str:
-    sessions = _sessions_sql(query, site, params, base, _visit_dims(query), source)
+                   metrics: tuple[str, ...]) -> str:
+    sessions = _sessions_sql(base, _visit_dims(query))
     select = [f"{resolver(d)} AS d{i}" for i, d in enumerate(query.dimensions)]
     select += [f"{M.SESSION_SHAPE[m]} AS m_{m}" for m in metrics]
     where = compile_filters(query.filters, resolver, site.goals, params)
@@ -166,7 +163,7 @@ def _per_visit_sql(query: Query, site: SiteLike, params: Params, base: str, reso
 
 
 def _per_event_sql(query: Query, site: SiteLike, params: Params, base: str, resolver: _Resolver,
-                   metrics: tuple[str, ...], source: str | None) -> str:
+                   metrics: tuple[str, ...]) -> str:
     wanted = set(metrics)
     visit_metrics = bool(wanted & M.VISIT_LEVEL)
     extra = ["visit:entry_page"] if "bounce_rate" in wanted else []
@@ -202,7 +199,7 @@ def _per_event_sql(query: Query, site: SiteLike, params: Params, base: str, reso
         where.append(compile_filters(query.filters, resolver, site.goals, params))
     table = "events"
     if join:
-        table += f" INNER JOIN ({_sessions_sql(query, site, params, base, visit_dims, source)}) AS s USING session_id"
+        table += f" INNER JOIN ({_sessions_sql(base, visit_dims)}) AS s USING session_id"
     dim_cols = [f"d{i}" for i in range(len(query.dimensions))]
     if set(metrics) <= set(M.FLAT_SHAPE):  # no per-visit value needed: one level of grouping
         flat = inner[:len(dim_cols)] + [f"{M.FLAT_SHAPE[m]} AS m_{m}" for m in metrics]
@@ -222,9 +219,9 @@ def _per_event_sql(query: Query, site: SiteLike, params: Params, base: str, reso
     return sql
 
 
-def build_count(query: Query, site: SiteLike, source: str | None = None) -> BuiltQuery:
+def build_count(query: Query, site: SiteLike) -> BuiltQuery:
     """SQL counting the rows of the query before pagination (meta.total_rows)."""
-    inner = build(query, site, paginate=False, source=source)
+    inner = build(query, site, paginate=False)
     return BuiltQuery(f"SELECT count() AS n FROM ({inner.sql})", inner.params, (), ("n",), False)
 
 
@@ -238,17 +235,15 @@ def totals_query(query: Query, without_goals: bool = False) -> Query:
                    limit=1, offset=0)
 
 
-def plan(query: Query, site: SiteLike, totals_source: Query | None = None,
-         source: str | None = None) -> dict[str, BuiltQuery]:
+def plan(query: Query, site: SiteLike, totals_source: Query | None = None) -> dict[str, BuiltQuery]:
     """Every SQL a query needs, by role: main, total_rows, total_visitors, goal_total_visitors.
-    Totals come from `totals_source` when given (a comparison restricted to the main rows' values).
-    `source` forces the per-visit rows' source for every role (tests); by default the planner picks per range."""
-    out = {"main": build(query, site, source=source)}
+    Totals come from `totals_source` when given (a comparison restricted to the main rows' values)."""
+    out = {"main": build(query, site)}
     totals = totals_source or query
     if query.include.total_rows and not time_only(query):
-        out["total_rows"] = build_count(query, site, source)
+        out["total_rows"] = build_count(query, site)
     if "percentage" in query.metrics:
-        out["total_visitors"] = build(totals_query(totals), site, source=source)
+        out["total_visitors"] = build(totals_query(totals), site)
     if "conversion_rate" in query.metrics:
-        out["goal_total_visitors"] = build(totals_query(totals, without_goals=True), site, source=source)
+        out["goal_total_visitors"] = build(totals_query(totals, without_goals=True), site)
     return out

@@ -9,15 +9,18 @@ from datetime import datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Sequence
 
-from trail.stats import dates
+from trail.stats import dates, rollup_coverage, rollup_planner
 from trail.stats.builder import BuiltQuery, SiteLike, plan, time_only
 from trail.stats.query import Filter, Query
+from trail.stats.rollup_query import plan_rollups
 from trail.store.events import EventStore
 
 __all__ = ["run", "realtime_visitors", "first_event", "fmt_metric", "percent_change"]
 
 INT_METRICS = frozenset({"visitors", "visits", "pageviews", "events", "bounce_rate", "visit_duration",
                          "scroll_depth", "time_on_page"})
+# meta of responses answered from daily rollups (visitors are HLL-merged: docs/ARCHITECTURE.md, "Stats storage")
+APPROXIMATE = {"approximate": True, "source": "rollups"}
 POINT_CHANGE = frozenset({"bounce_rate", "conversion_rate", "percentage"})
 
 
@@ -142,15 +145,27 @@ def _sort_page(shaped: _Shaped) -> None:
     shaped.rows = shaped.rows[q.offset:q.offset + q.limit]
 
 
+async def _plan(store: EventStore, query: Query, site: SiteLike,
+                totals_source: Query | None) -> tuple[dict[str, BuiltQuery], bool]:
+    """The SQL of every role: from daily rollups when the rollup planner says so (approximate), else raw events."""
+    if rollup_planner.precheck(query) is None:
+        cover = await rollup_coverage.coverage(store, site.id)
+        if cover.days:
+            built = plan_rollups(query, site, cover, totals_source)
+            if built is not None:
+                return built, True
+    return plan(query, site, totals_source), False
+
+
 async def _execute(store: EventStore, query: Query, site: SiteLike,
                    totals_source: Query | None = None) -> tuple[_Shaped, dict[str, Any]]:
-    built = plan(query, site, totals_source)
+    built, approximate = await _plan(store, query, site, totals_source)
     names = list(built)
     results = await asyncio.gather(*(_fetch(store, built[n]) for n in names))
     by_name = dict(zip(names, results))
     totals = {k: int(by_name[k][0][0]) for k in ("total_visitors", "goal_total_visitors") if k in by_name}
     shaped = _Shaped(query, site, by_name["main"], built["main"], totals)
-    meta: dict[str, Any] = {}
+    meta: dict[str, Any] = dict(APPROXIMATE) if approximate else {}
     if time_only(query):
         labels = dates.labels(query.date_range, query.dimensions[0])
         _fill_time(shaped, labels)

@@ -50,7 +50,9 @@ async def serve_live(kind: str, sites: list[tuple[int, str]], auth: dict[str, An
 
     reader = asyncio.create_task(discard_incoming())
     try:
-        code, reason = await engine.hub.pump(client, websocket.send)
+        # the bound method of the request's own Websocket object: the `websocket` proxy would look the context
+        # up again on every frame of every client
+        code, reason = await engine.hub.pump(client, websocket._get_current_object().send)
     finally:
         reader.cancel()
         with contextlib.suppress(BaseException):

@@ -1,0 +1,144 @@
+"""The rollup planner (pure, no database): every rule that sends a query to rollups or to raw events."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from trail.sites import SiteInfo
+from trail.stats.query import parse_query
+from trail.stats.rollup_planner import Coverage, DayInfo, decide, precheck, shape
+from trail.stats.rollup_query import plan_rollups
+
+TZ = "Europe/Berlin"
+NOW = datetime(2026, 4, 1, 10, 0, tzinfo=timezone.utc)  # local today: 2026-04-01
+TODAY = date(2026, 4, 1)
+SITE = SiteInfo(id=5, domain="p.test", team_id=1, timezone=TZ)
+
+
+def q(**body: Any) -> Any:
+    return parse_query({"site_id": "p.test", "metrics": ["visitors"], "date_range": "30d", **body}, TZ, NOW)
+
+
+def cover(first: date, last: date, tz: str = TZ, events: int = 100_000, first_day: date | None = None) -> Coverage:
+    days = {}
+    d = first
+    while d <= last:
+        days[d] = DayInfo(tz, 7, events)
+        d += timedelta(days=1)
+    return Coverage(days, first_day)
+
+
+FULL = cover(TODAY - timedelta(days=60), TODAY - timedelta(days=1))
+
+
+def test_served_from_rollups_with_today_as_tail() -> None:
+    d = decide(q(), FULL, 1_000_000)
+    assert d.reason == "rollups" and d.plan is not None
+    assert d.plan.tail == (TODAY,) and len(d.plan.days) == 29 and d.plan.dim == ""
+    assert d.plan.events == 29 * 100_000
+
+
+def test_small_ranges_stay_raw() -> None:
+    assert decide(q(), FULL, 3_000_000).reason == "small"
+    assert decide(q(date_range="7d"), FULL, 1_000_000).reason == "small"  # 6 rolled-up days: 600k events
+
+
+@pytest.mark.parametrize("metric", ["conversion_rate", "scroll_depth", "time_on_page", "total_revenue"])
+def test_unsupported_metrics(metric: str) -> None:
+    body: dict[str, Any] = {"metrics": [metric], "dimensions": ["event:page"]}
+    if metric in ("conversion_rate", "total_revenue"):
+        body = {"metrics": [metric], "dimensions": ["event:goal"]}
+    assert decide(q(**body), FULL, 0).reason == "metric"
+
+
+@pytest.mark.parametrize("metric", ["visitors", "visits", "pageviews", "events", "views_per_visit", "bounce_rate",
+                                    "visit_duration", "percentage"])
+def test_supported_metrics(metric: str) -> None:
+    assert decide(q(metrics=[metric], dimensions=["visit:source"]), FULL, 0).reason == "rollups"
+
+
+@pytest.mark.parametrize("spec", ["realtime", "all", ["2026-03-20T10:00:00", "2026-03-25T10:00:00"]])
+def test_ranges_that_are_not_whole_local_days(spec: Any) -> None:
+    assert precheck(q(date_range=spec)) in ("range", "partial days")
+    assert decide(q(date_range=spec), FULL, 0).plan is None
+
+
+@pytest.mark.parametrize("dims, filters, want", [
+    ([], [], ("", (), None)),
+    (["time:day"], [], ("", (), "time:day")),
+    (["time:week"], [], ("", (), "time:week")),
+    (["time:month"], [], ("", (), "time:month")),
+    (["visit:source"], [], ("visit:source", (), None)),
+    (["event:page"], [], ("event:page", (), None)),
+    (["event:name"], [], ("event:name", (), None)),
+    ([], [["is", "visit:country", ["DE", "FR"]]], ("visit:country", ("DE", "FR"), None)),
+    (["time:day"], [["is", "visit:country", ["DE"]]], ("visit:country", ("DE",), "time:day")),
+    (["visit:country"], [["is", "visit:country", ["DE"]]], ("visit:country", ("DE",), None)),
+    ([], [["is", "event:page", ["/a"]]], ("event:page", ("/a",), None)),
+    (["event:page"], [["is", "event:page", ["/a", "/b"]]], ("event:page", ("/a", "/b"), None)),
+])
+def test_shapes_served(dims: list[str], filters: list[Any], want: Any) -> None:
+    assert shape(q(dimensions=dims, filters=filters)) == want
+
+
+@pytest.mark.parametrize("dims, filters", [
+    (["time:hour"], []),
+    (["visit:browser_version"], []),
+    (["event:goal"], []),
+    (["event:props:plan"], []),
+    (["visit:source", "visit:country"], []),
+    (["visit:source"], [["is", "visit:country", ["DE"]]]),  # a filter on another dimension
+    ([], [["is_not", "visit:country", ["DE"]]]),
+    ([], [["contains", "visit:country", ["D"]]]),
+    ([], [["is", "visit:country", ["de"], {"case_sensitive": False}]]),
+    ([], [["is", "visit:country", ["DE"]], ["is", "visit:source", ["Google"]]]),
+    ([], [["or", [["is", "visit:country", ["DE"]]]]]),
+    ([], [["is", "event:goal", ["Signup"]]]),
+    ([], [["is", "event:page", ["/a", "/b"]]]),  # a visit can hold both pages
+])
+def test_shapes_not_served(dims: list[str], filters: list[Any]) -> None:
+    assert shape(q(dimensions=dims, filters=filters)) is None
+    assert decide(q(dimensions=dims, filters=filters), FULL, 0).reason in ("shape", "metric")
+
+
+def test_a_missing_day_inside_the_range_sends_it_raw() -> None:
+    days = dict(FULL.days)
+    del days[TODAY - timedelta(days=10)]
+    assert decide(q(), Coverage(days), 0).reason == "coverage"
+
+
+def test_a_short_uncovered_suffix_is_the_tail_a_long_one_is_raw() -> None:
+    two = cover(TODAY - timedelta(days=60), TODAY - timedelta(days=2))
+    plan = decide(q(), two, 0).plan
+    assert plan is not None and plan.tail == (TODAY - timedelta(days=1), TODAY)
+    three = cover(TODAY - timedelta(days=60), TODAY - timedelta(days=3))
+    assert decide(q(), three, 0).reason == "coverage"
+
+
+def test_days_in_another_timezone_are_not_coverage() -> None:
+    assert decide(q(), cover(TODAY - timedelta(days=60), TODAY - timedelta(days=1), tz="UTC"), 0).reason == \
+        "coverage"
+
+
+def test_days_before_the_first_event_and_future_days_are_empty() -> None:
+    young = cover(TODAY - timedelta(days=9), TODAY - timedelta(days=1), first_day=TODAY - timedelta(days=9))
+    plan = decide(q(), young, 0).plan
+    assert plan is not None and len(plan.days) == 9 and plan.tail == (TODAY,)
+    assert decide(q(), cover(TODAY - timedelta(days=9), TODAY - timedelta(days=1)), 0).reason == "coverage"
+    past = cover(TODAY - timedelta(days=60), TODAY - timedelta(days=1))
+    plan = decide(q(date_range=["2026-03-25", "2026-04-20"]), past, 0).plan
+    assert plan is not None and plan.tail == (TODAY,)
+
+
+def test_plan_builds_every_role_or_none() -> None:
+    built = plan_rollups(q(metrics=["visitors", "percentage"], dimensions=["visit:source"],
+                           include={"total_rows": True}), SITE, FULL, min_events=0)
+    assert built is not None and set(built) == {"main", "total_rows", "total_visitors"}
+    assert "FROM rollup_daily" in built["main"].sql and "uniqCombined64Merge(visitors)" in built["main"].sql
+    assert "FROM events" in built["main"].sql  # today's tail
+    assert plan_rollups(q(), SITE, FULL, min_events=10**12) is None
+    past = plan_rollups(q(date_range=["2026-03-01", "2026-03-10"]), SITE, FULL, min_events=0)
+    assert past is not None and "FROM events" not in past["main"].sql

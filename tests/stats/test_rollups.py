@@ -1,0 +1,162 @@
+"""Rollups on chDB: the job (compute, late events, idempotent, timezone change, site deletion) and the rollup
+path against the exact raw path on a mid-size generated data set (tolerance: docs/ARCHITECTURE.md)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+import pytest
+
+from tests.conftest import RUN_ID
+from tests.stats.gen import Row, generate
+from trail.sites import SiteInfo
+from trail.stats import rollup_coverage, rollup_planner
+from trail.stats.query import parse_query
+from trail.stats.rollup_job import last_closed_day, roll_up_site
+from trail.stats.runner import run
+from trail.stats.storage import delete_site_events
+from trail.store.ch_migrations import migrate_events
+from trail.store.events import EventStore, open_event_store
+
+UTC = timezone.utc
+TZ = "Europe/Berlin"
+NOW = datetime(2026, 4, 1, 10, 0, tzinfo=UTC)
+BIG = SiteInfo(id=61, domain="big.test", team_id=1, timezone=TZ)
+JOB = SiteInfo(id=62, domain="job.test", team_id=1, timezone=TZ)
+METRICS = ["visitors", "visits", "pageviews", "events", "views_per_visit", "bounce_rate", "visit_duration"]
+
+
+@pytest.fixture(scope="module")
+async def store(chdb_dir: Path) -> AsyncIterator[EventStore]:
+    s = open_event_store(f"chdb://{chdb_dir}?database=t{RUN_ID}_rollups")
+    await s.start()
+    await migrate_events(s)
+    yield s
+    await s.execute(f"DROP DATABASE IF EXISTS t{RUN_ID}_rollups")
+    await s.close()
+
+
+@pytest.fixture(scope="module")
+async def big(store: EventStore) -> list[Row]:
+    """~35k events over 32 days, rolled up once. 300 visits a day is the smallest size at which every compared row
+    (a day, a source, a country, a page) holds >= 200 visits, so the 1 % tolerances bind, not the absolute 2."""
+    rows = [r for r in generate(11, datetime(2026, 2, 28, tzinfo=UTC), 32, visits_per_day=300) if r.ts < NOW]
+    for i in range(0, len(rows), 50_000):
+        await store.insert("events", [r.as_insert(BIG.id) for r in rows[i:i + 50_000]])
+    await roll_up_site(store, BIG.id, TZ, NOW)
+    return rows
+
+
+async def ask(store: EventStore, site: SiteInfo, min_events: int, **body: Any) -> dict[str, Any]:
+    saved = rollup_planner.MIN_EVENTS
+    rollup_planner.MIN_EVENTS = min_events
+    rollup_coverage.invalidate()
+    try:
+        return await run(store, parse_query({"site_id": site.domain, **body}, TZ, NOW), site)
+    finally:
+        rollup_planner.MIN_EVENTS = saved
+
+
+def by_key(result: dict[str, Any]) -> dict[Any, list[Any]]:
+    return {tuple(r["dimensions"]): r["metrics"] for r in result["results"]}
+
+
+def close(a: Any, b: Any, rel: float, absolute: float = 0.0) -> bool:
+    return abs(a - b) <= max(rel * abs(b), absolute)
+
+
+# Documented tolerances: visitors = HLL error (+ the visits cut differently at the range's first midnight),
+# the visit numbers only differ by visits crossing the range's edges (whole vs cut).
+TOL = {"visitors": 0.02, "visits": 0.01, "pageviews": 0.01, "events": 0.01, "views_per_visit": 0.01,
+       "bounce_rate": 0.02, "visit_duration": 0.02, "percentage": 0.03}
+
+
+@pytest.mark.parametrize("body", [
+    {"date_range": "30d"},
+    {"date_range": ["2026-03-05", "2026-03-25"]},
+    {"date_range": "30d", "dimensions": ["time:day"]},
+    {"date_range": "30d", "dimensions": ["time:week"]},
+    {"date_range": "30d", "dimensions": ["visit:source"], "metrics": METRICS + ["percentage"]},
+    {"date_range": "30d", "dimensions": ["visit:entry_page"]},
+    {"date_range": "30d", "dimensions": ["visit:exit_page"]},
+    {"date_range": "30d", "dimensions": ["visit:country"], "include": {"comparisons": {"mode": "previous_period"}}},
+    {"date_range": "30d", "dimensions": ["visit:device"], "filters": [["is", "visit:device", ["Mobile"]]]},
+    {"date_range": "30d", "filters": [["is", "visit:country", ["DE"]]]},
+    {"date_range": "30d", "dimensions": ["event:page"],
+     "metrics": ["visitors", "visits", "pageviews", "bounce_rate", "visit_duration"]},
+    {"date_range": "30d", "filters": [["is", "event:page", ["/pricing"]]], "metrics": ["visitors", "pageviews"]},
+    {"date_range": "30d", "dimensions": ["event:name"], "metrics": ["visitors", "events"]},
+])
+async def test_rollups_agree_with_raw_events(store: EventStore, big: list[Row], body: dict[str, Any]) -> None:
+    body = {"metrics": METRICS, **body}
+    approx = await ask(store, BIG, 0, **body)
+    exact = await ask(store, BIG, 10**15, **body)
+    assert approx["meta"].get("approximate") is True and "approximate" not in exact["meta"]
+    got, want = by_key(approx), by_key(exact)
+    assert set(got) == set(want)
+    for key, values in want.items():
+        for metric, a, b in zip(body["metrics"], got[key], values):
+            assert close(a, b, TOL[metric], absolute=2), (key, metric, a, b)
+    if "comparisons" in body.get("include", {}):
+        for r in approx["results"]:
+            assert r["comparison"]["metrics"] == [0] * len(body["metrics"]) or r["comparison"]["metrics"]
+
+
+async def test_small_sites_stay_exact_on_raw_events(store: EventStore, big: list[Row]) -> None:
+    result = await ask(store, BIG, rollup_planner.MIN_EVENTS, metrics=METRICS, date_range="30d")
+    assert "approximate" not in result["meta"]  # ~35k events < the default 1,000,000
+
+
+async def _generations(store: EventStore, site_id: int) -> int:
+    """(day, generation) pairs stored for a site."""
+    _, rows = await store.query("SELECT uniqExact(day, gen) FROM rollup_daily WHERE site_id = {s:UInt32}",
+                                {"s": site_id})
+    return int(rows[0][0])
+
+
+async def test_job_computes_recomputes_and_is_idempotent(store: EventStore) -> None:
+    rows = [r for r in generate(12, datetime(2026, 3, 20, tzinfo=UTC), 13, visits_per_day=40) if r.ts < NOW]
+    await store.insert("events", [r.as_insert(JOB.id) for r in rows])
+    last = last_closed_day(TZ, NOW)
+    assert last == date(2026, 3, 31)
+    first = await roll_up_site(store, JOB.id, TZ, NOW)
+    assert min(first) == date(2026, 3, 20) and max(first) == last and len(first) == 12
+    body: dict[str, Any] = {"metrics": METRICS, "date_range": ["2026-03-21", "2026-03-31"],
+                            "dimensions": ["time:day"]}
+    once = await ask(store, JOB, 0, **body)
+    assert await _generations(store, JOB.id) == 12
+
+    again = await roll_up_site(store, JOB.id, TZ, NOW)
+    assert sorted(again) == [last - timedelta(days=1), last]  # only the last two closed days
+    assert await ask(store, JOB, 0, **body) == once
+    assert await _generations(store, JOB.id) == 14  # the superseded one waits for the next run
+    await roll_up_site(store, JOB.id, TZ, NOW)  # drops it (and supersedes the newest one)
+    assert await _generations(store, JOB.id) == 14
+
+    late = [r for r in generate(13, datetime(2026, 3, 25, 8, tzinfo=UTC), 1, visits_per_day=5)]
+    await store.insert("events", [r.as_insert(JOB.id) for r in late])
+    redo = await roll_up_site(store, JOB.id, TZ, NOW)
+    assert date(2026, 3, 25) in redo
+    after = by_key(await ask(store, JOB, 0, **body))
+    exact = by_key(await ask(store, JOB, 10**15, **body))
+    added = sum(1 for r in late if r.name == "pageview")
+    assert sum(m[2] for m in after.values()) == sum(m[2] for m in by_key(once).values()) + added
+    assert after == exact  # small counts: the HLL sketch is exact; no visit crosses these midnights here
+
+
+async def test_timezone_change_recomputes_and_site_deletion_clears(store: EventStore) -> None:
+    site = SiteInfo(id=63, domain="tz.test", team_id=1, timezone=TZ)
+    rows = [r for r in generate(14, datetime(2026, 3, 25, tzinfo=UTC), 6, visits_per_day=20) if r.ts < NOW]
+    await store.insert("events", [r.as_insert(site.id) for r in rows])
+    await roll_up_site(store, site.id, TZ, NOW)
+    await roll_up_site(store, site.id, "America/New_York", NOW)
+    cover = await rollup_coverage.load(store, site.id)
+    assert cover.days and {d.tz for d in cover.days.values()} == {"America/New_York"}
+    result = await ask(store, site, 0, metrics=["visitors"], date_range="7d")
+    assert "approximate" not in result["meta"]  # Berlin days are not rolled up any more
+    await delete_site_events(store, site.id)
+    for table in ("events", "rollup_daily", "rollup_days"):
+        _, got = await store.query(f"SELECT count() FROM {table} WHERE site_id = {site.id}")
+        assert got[0][0] == 0, table

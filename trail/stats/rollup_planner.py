@@ -1,0 +1,138 @@
+"""Whether a query is answered from daily rollups (pure: no database; the runner passes the site's coverage).
+
+Rules (every one unit-tested in tests/stats/test_rollup_planner.py):
+- metrics are all rollup metrics (visitors, visits, pageviews, events, views_per_visit, bounce_rate,
+  visit_duration, percentage);
+- the range is whole local days (not realtime, not an unresolved "all");
+- the shape: no dimension, one time:day/week/month dimension, or one rolled-up dimension; filters: none, or one
+  case-sensitive `is` filter on a rolled-up dimension F with no dimension, a time dimension, or F itself
+  (event dimensions without F grouped: one value only, since a visit can hold several pages);
+- size: the events of the range's rolled-up days reach `min_events` (small sites and the oracle stay exact);
+- coverage: every day of the range is rolled up in the query's timezone, is before the site's first day (empty)
+  or after today (future, empty), except a suffix of at most MAX_TAIL_DAYS days (today, a day the job has not
+  reached yet) that is computed from raw events at query time, the same way the job computes it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, time, timedelta
+from typing import Mapping
+
+from trail.stats.dates import zone
+from trail.stats.query import Filter, Query
+from trail.stats.rollups import DIMENSIONS, EVENT_DIMS, METRIC_SQL, NONE
+
+MIN_EVENTS = 1_000_000  # TRAIL_ROLLUP_MIN_EVENTS: set by trail.app.start_services
+MAX_TAIL_DAYS = 2
+TIME_DIMS = ("time:day", "time:week", "time:month")
+METRICS = frozenset(METRIC_SQL) | {"percentage"}
+
+
+@dataclass(frozen=True)
+class DayInfo:
+    """One rolled-up local day (a rollup_days row)."""
+
+    tz: str
+    gen: int
+    events: int
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """What the rollup job has computed for a site."""
+
+    days: Mapping[date, DayInfo]
+    first_day: date | None = None  # the site's first local day with events (days before it are empty)
+
+
+@dataclass(frozen=True)
+class RollupPlan:
+    """Read `dim` rows (optionally only `values`) of `days` at `gens`; compute `tail` days from raw events."""
+
+    dim: str
+    values: tuple[str, ...]
+    time_dim: str | None
+    days: tuple[date, ...]
+    gens: tuple[int, ...]
+    tail: tuple[date, ...]
+    events: int
+
+
+@dataclass(frozen=True)
+class Decision:
+    plan: RollupPlan | None
+    reason: str
+
+
+def _raw(reason: str) -> Decision:
+    return Decision(None, reason)
+
+
+def shape(query: Query) -> tuple[str, tuple[str, ...], str | None] | None:
+    """(rollup dim to read, values to keep, time dimension) when the dimensions and filters fit, else None."""
+    dims = query.dimensions
+    time_dim = dims[0] if len(dims) == 1 and dims[0] in TIME_DIMS else None
+    grouped = dims[0] if len(dims) == 1 and dims[0] in DIMENSIONS and dims[0] != NONE else None
+    if len(dims) > 1 or (dims and time_dim is None and grouped is None):
+        return None
+    if not query.filters:
+        return (grouped or NONE, (), time_dim)
+    if len(query.filters) != 1 or not isinstance(query.filters[0], Filter):
+        return None
+    f = query.filters[0]
+    if f.op != "is" or not f.case_sensitive or f.dimension not in DIMENSIONS:
+        return None
+    if grouped is not None and grouped != f.dimension:
+        return None
+    if grouped is None and f.dimension in EVENT_DIMS and len(f.values) != 1:
+        return None
+    return (f.dimension, tuple(f.values), time_dim)
+
+
+def precheck(query: Query) -> str | None:
+    """Why `query` can never come from rollups (metrics, range, shape), or None (then coverage decides)."""
+    if not set(query.metrics) <= METRICS:
+        return "metric"
+    rng = query.date_range
+    if rng.realtime or rng.unresolved_all:
+        return "range"
+    tz = zone(rng.timezone)
+    if rng.start.astimezone(tz).time() != time.min or rng.end.astimezone(tz).time() != time.min:
+        return "partial days"
+    return "shape" if shape(query) is None else None
+
+
+def decide(query: Query, coverage: Coverage, min_events: int | None = None) -> Decision:
+    """Serve `query` from rollups, or say why not."""
+    min_events = MIN_EVENTS if min_events is None else min_events
+    reason = precheck(query)
+    if reason is not None:
+        return _raw(reason)
+    found = shape(query)
+    assert found is not None
+    dim, values, time_dim = found
+    rng = query.date_range
+    tz = zone(rng.timezone)
+    today = query.now.astimezone(tz).date()
+    days, gens, missing = [], [], []
+    events = 0
+    day = rng.first_day
+    while day <= rng.last_day:
+        info = coverage.days.get(day)
+        if info is not None and info.tz == rng.timezone:
+            if missing:
+                return _raw("coverage")  # a rolled-up day after one that is not
+            days.append(day)
+            gens.append(info.gen)
+            events += info.events
+        elif day > today or (coverage.first_day is not None and day < coverage.first_day and not missing):
+            pass  # future, or before the site's first event: nothing to read
+        else:
+            missing.append(day)
+        day += timedelta(days=1)
+    if len(missing) > MAX_TAIL_DAYS:
+        return _raw("coverage")
+    if events < min_events:
+        return _raw("small")
+    return Decision(RollupPlan(dim, values, time_dim, tuple(days), tuple(gens), tuple(missing), events), "rollups")
