@@ -216,3 +216,30 @@ async def test_group_commit_batches_concurrent_appenders(spool: Path) -> None:
         assert batches < total / 5
     finally:
         await broker.close()
+
+
+async def test_retained_payloads_cost_their_length_not_orjsons_allocation(spool: Path) -> None:
+    """orjson.dumps returns bytes allocated far larger than their length (3.13: ~4 KB for a few bytes); the broker
+    keeps entries for the whole retention window, so it must keep exact-size copies (was ~11 KB per event)."""
+    import gc
+    import tracemalloc
+
+    import orjson
+
+    broker = await opened(spool)
+    try:
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            payloads = [orjson.dumps({"n": n, "path": f"/p{n}"}) for n in range(1000)]
+            await broker.append(payloads)
+            del payloads
+            gc.collect()
+            retained = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+        assert await broker.length() == 1000
+        assert [orjson.loads(e.data)["n"] for e in await broker.range_since(0, 3)] == [0, 1, 2]
+        assert retained < 1_000_000, f"{retained} bytes retained for 1,000 small payloads"
+    finally:
+        await broker.close()

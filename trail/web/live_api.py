@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
+from typing import Any, Awaitable, Callable
 from urllib.parse import urlsplit
 
 from quart import Blueprint, abort, g, websocket
@@ -14,6 +14,7 @@ from trail.security.access import api_key_required, authorize_key_for_site, site
 from trail.services import current_services
 
 live_api = Blueprint("live_api", __name__)
+PAGE_CHANNELS = ("dashboard", "first-event")  # the channel kinds a signed-in page may open on /<domain>/live
 
 
 def live_engine() -> LiveEngine:
@@ -38,6 +39,15 @@ def origin_allowed() -> bool:
     return sent.scheme.lower() in ("http", "https") and sent.netloc.lower() == websocket.headers.get("Host", "").lower()
 
 
+def _frame_sender(ws: Any) -> Callable[[str], Awaitable[None]]:
+    """What Hub.pump sends frames with: the request's own Websocket (the `websocket` proxy would look the context
+    up again on every frame of every client), and its connection sender rather than `Websocket.send`, which first
+    does `await asyncio.sleep(0)` (one more event-loop round trip per frame per client, there so that a tight
+    send loop yields; pump already waits on its mailbox between batches) and an accept check (accepted above)."""
+    sender = getattr(ws, "_send", None)  # Quart 0.22: partial(ASGIWebsocketConnection.send_data, send)
+    return sender if callable(sender) else ws.send
+
+
 async def serve_live(kind: str, sites: list[tuple[int, str]], auth: dict[str, Any]) -> None:
     """Accept the websocket and send the frames of `sites` on channel `kind` until closed (by either side)."""
     engine = live_engine()
@@ -50,9 +60,7 @@ async def serve_live(kind: str, sites: list[tuple[int, str]], auth: dict[str, An
 
     reader = asyncio.create_task(discard_incoming())
     try:
-        # the bound method of the request's own Websocket object: the `websocket` proxy would look the context
-        # up again on every frame of every client
-        code, reason = await engine.hub.pump(client, websocket._get_current_object().send)
+        code, reason = await engine.hub.pump(client, _frame_sender(websocket._get_current_object()))
     finally:
         reader.cancel()
         with contextlib.suppress(BaseException):
@@ -73,9 +81,13 @@ async def api_live() -> None:
 @live_api.websocket("/<dotted:domain>/live")
 @site_required("viewer")
 async def dashboard_live(domain: str) -> None:
-    """The dashboard's live widgets (renderers registered as kind "dashboard"), swapped by id by htmx."""
+    """The dashboard's live widgets (renderers registered as kind "dashboard"), swapped by id by htmx; with
+    `?channel=first-event`, the settings page's "we got your first pageview" fragment instead."""
     if not origin_allowed():
         abort(403)
+    kind = websocket.args.get("channel", "dashboard")
+    if kind not in PAGE_CHANNELS:
+        abort(404)
     site, user = g.site, g.user
-    await serve_live("dashboard", [(site.id, site.domain)],
+    await serve_live(kind, [(site.id, site.domain)],
                      {"user_id": user.id, "team_id": site.team_id})

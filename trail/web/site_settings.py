@@ -7,6 +7,8 @@ from typing import Any
 
 from quart import Blueprint, abort, g, redirect, render_template
 
+from trail.live.renderers import register_renderer, render_partial
+from trail.live.snapshot import Snapshot
 from trail.security.access import current_user, site_required
 from trail.services import current_services
 from trail.store.meta import repo
@@ -28,6 +30,8 @@ site_settings = Blueprint("site_settings", __name__)
 TABS = (("general", "General"), ("exclusions", "Exclusions"), ("goals", "Goals"), ("sharing", "Sharing"),
         ("keys", "API keys"), ("walls", "Walls"), ("danger", "Danger zone"))
 FIRST_EVENT_SQL = "SELECT count() FROM events WHERE site_id = {site_id:UInt32}"
+FIRST_EVENT_TEMPLATE = "sites/_first_event.html"  # one template for the page, the 2 s poll and the live push
+FIRST_EVENT_CHANNEL = "first-event"  # the live channel kind of the general tab's socket (see trail/web/live_api.py)
 
 
 def _sentence(exc: Exception) -> str:
@@ -52,11 +56,44 @@ def _snippet(domain: str) -> str:
     return f'<script defer data-domain="{domain}" src="{public_origin()}/js/trail.js"></script>'
 
 
+# -- first event ----------------------------------------------------------------------------------
+async def _first_event_count() -> int:
+    """How many events g.site has (0 while none arrived, or when the check fails: it is best-effort)."""
+    events = current_services().events
+    if events is None:
+        return 0
+    try:
+        _, rows = await events.query(FIRST_EVENT_SQL, {"site_id": g.site.id})
+        return int(rows[0][0]) if rows else 0
+    except Exception as exc:  # keep polling
+        log.warning("first-event check failed for %s: %s", g.site.domain, exc)
+        return 0
+
+
+def render_first_event_live(snapshot: Snapshot) -> str:
+    """The general tab's live frame: the "we got your first pageview" fragment (swapped by id) once the site's
+    live window has any event, else nothing (the page keeps waiting, and polling)."""
+    if not (snapshot.recent or snapshot.pageviews_last_30m or snapshot.visitors_last_30m or snapshot.top_events):
+        return ""
+    return render_partial(FIRST_EVENT_TEMPLATE, site={"domain": snapshot.domain}, count=1)
+
+
+register_renderer(FIRST_EVENT_CHANNEL, render_first_event_live, name="first-event")
+
+
 # -- general ------------------------------------------------------------------------------------
+async def _general_tab(status: int = 200, **context: Any) -> Any:
+    count = await _first_event_count()
+    live = count == 0 and current_services().extras.get("live") is not None
+    return await tab("general", status, snippet=_snippet(g.site.domain), timezones=TIMEZONES, count=count,
+                     first_event_ws=f"/{g.site.domain}/live?channel={FIRST_EVENT_CHANNEL}" if live else "",
+                     **context)
+
+
 @site_settings.get("/<dotted:domain>/settings")
 @site_required("viewer")
 async def general(domain: str) -> Any:
-    return await tab("general", snippet=_snippet(g.site.domain), timezones=TIMEZONES, timezone=g.site.timezone)
+    return await _general_tab(timezone=g.site.timezone)
 
 
 @site_settings.get("/<dotted:domain>/settings/general")
@@ -74,8 +111,7 @@ async def general_post(domain: str) -> Any:
         try:
             await repo.update_site_general(db, site, timezone=timezone)
         except ValueError as exc:
-            return await tab("general", 422, error=_sentence(exc), snippet=_snippet(g.site.domain),
-                             timezones=TIMEZONES, timezone=timezone)
+            return await _general_tab(422, error=_sentence(exc), timezone=timezone)
         await db.commit()
     await announce_access_change()
     return await done("Settings saved.", f"/{g.site.domain}/settings")
@@ -84,16 +120,9 @@ async def general_post(domain: str) -> Any:
 @site_settings.get("/<dotted:domain>/settings/first-event")
 @site_required("viewer")
 async def first_event(domain: str) -> Any:
-    """Polled every 2 s by the general tab until the site's first event arrives."""
-    count = 0
-    events = current_services().events
-    if events is not None:
-        try:
-            _, rows = await events.query(FIRST_EVENT_SQL, {"site_id": g.site.id})
-            count = int(rows[0][0]) if rows else 0
-        except Exception as exc:  # the check is best-effort; keep polling
-            log.warning("first-event check failed for %s: %s", g.site.domain, exc)
-    return await render_template("sites/_first_event.html", site=g.site, count=count)
+    """Polled every 2 s by the general tab until the site's first event arrives: the fallback of its live socket
+    (no live engine on this instance, or the socket failed)."""
+    return await render_template(FIRST_EVENT_TEMPLATE, site=g.site, count=await _first_event_count())
 
 
 # -- exclusions -----------------------------------------------------------------------------------

@@ -34,12 +34,12 @@ async def _asgi_get(app: Any, path: str, query: bytes) -> int:
     return next(m["status"] for m in sent if m["type"] == "http.response.start")
 
 
-async def test_query_keys_never_reach_the_access_log(app_sqlite: Any, caplog: Any) -> None:
+async def test_query_keys_never_reach_the_access_log(app_both: Any, caplog: Any) -> None:
     secret = "trl_SECRETSECRETSECRETSECRET"
     with caplog.at_level(logging.INFO, logger="trail.access_log"):
-        status = await _asgi_get(app_sqlite, "/api/v1/stats/realtime/visitors",
+        status = await _asgi_get(app_both, "/api/v1/stats/realtime/visitors",
                                  f"site_id=a.example&key={secret}".encode())
-        await _asgi_get(app_sqlite, "/login", f"next=/x&key={secret}".encode())
+        await _asgi_get(app_both, "/login", f"next=/x&key={secret}".encode())
     lines = [r.getMessage() for r in caplog.records if r.name == "trail.access_log"]
     assert status == 401 and len(lines) == 2
     assert '"GET /api/v1/stats/realtime/visitors" 401' in lines[0]

@@ -26,12 +26,12 @@ async def test_first_user_is_admin_and_second_is_not(app_both: Any) -> None:
     assert status == 200 and "first@example.com" in html and 'name="csrf-token"' in html
 
 
-async def test_root_redirects_by_sign_in_state(app_sqlite: Any) -> None:
-    browser = Browser(app_sqlite)
+async def test_root_redirects_by_sign_in_state(app_both: Any) -> None:
+    browser = Browser(app_both)
     assert (await browser.get("/")).headers["Location"] == "/login"
     await browser.signup("root@example.com")
     assert (await browser.get("/")).headers["Location"] == "/sites"
-    assert (await Browser(app_sqlite).get("/sites")).headers["Location"].startswith("/login?next=/sites")
+    assert (await Browser(app_both).get("/sites")).headers["Location"].startswith("/login?next=/sites")
 
 
 async def test_signup_rejects_bad_input_on_the_form(app_both: Any) -> None:
@@ -87,22 +87,22 @@ async def test_login_error_is_generic_and_unknown_emails_cost_a_hash(app_both: A
     assert len(calls) == 2 and calls[1] == accounts._DUMMY_HASH  # the dummy hash equalises timing
 
 
-async def test_login_is_rate_limited_per_account_and_per_ip(app_sqlite: Any) -> None:
-    await signed_up(app_sqlite, "target@example.com")
-    browser = Browser(app_sqlite)
+async def test_login_is_rate_limited_per_account_and_per_ip(app_both: Any) -> None:
+    await signed_up(app_both, "target@example.com")
+    browser = Browser(app_both)
     statuses = [(await browser.login("target@example.com", f"guess-{i}")).status_code for i in range(6)]
     assert statuses == [422] * 5 + [429]
     # even the right password is refused while the account's bucket is empty
-    assert (await Browser(app_sqlite).login("target@example.com")).status_code == 429
+    assert (await Browser(app_both).login("target@example.com")).status_code == 429
     other = [(await browser.login(f"u{i}@example.com", "whatever1")).status_code for i in range(20)]
     assert other[-1] == 429  # the IP's bucket (20 attempts) ran out across accounts
     body = await (await browser.login("someone@example.com", "x" * 9)).get_data(as_text=True)
     assert "Too many sign-in attempts" in body
 
 
-async def test_login_rotates_the_session_and_redirects_only_locally(app_sqlite: Any) -> None:
-    await signed_up(app_sqlite, "rot@example.com")
-    browser = Browser(app_sqlite)
+async def test_login_rotates_the_session_and_redirects_only_locally(app_both: Any) -> None:
+    await signed_up(app_both, "rot@example.com")
+    browser = Browser(app_both)
     before = await browser.csrf()
     response = await browser.post("/login", {"email": "rot@example.com", "password": PASSWORD,
                                              "next": "//evil.example/x"})
@@ -128,8 +128,8 @@ async def test_logout_invalidates_a_copied_cookie(app_both: Any) -> None:
     assert (await thief.get("/sites")).status_code == 302  # sign out everywhere
 
 
-async def test_logout_needs_csrf(app_sqlite: Any) -> None:
-    browser = await signed_up(app_sqlite, "csrf@example.com")
+async def test_logout_needs_csrf(app_both: Any) -> None:
+    browser = await signed_up(app_both, "csrf@example.com")
     assert (await browser.post("/logout", csrf=False)).status_code == 403
     assert (await browser.get("/sites")).status_code == 200
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
+
+import orjson
+import pytest
 
 from tests.web.accounts.helpers import Browser, signed_up, text_of
 from trail.jobs import wait_all
@@ -50,21 +54,68 @@ async def test_add_site_normalises_and_validates(app_both: Any) -> None:
     assert status == 200 and "www.example.com" in html and "ok.example" not in html
 
 
-async def test_settings_shows_snippet_and_polls_for_the_first_event(app_sqlite: Any) -> None:
-    browser = await signed_up(app_sqlite, "a@example.com")
+async def test_settings_shows_snippet_and_polls_for_the_first_event(app_both: Any, monkeypatch: Any) -> None:
+    browser = await signed_up(app_both, "a@example.com")
     await browser.add_site("snip.example")
+    monkeypatch.delitem(app_both.extensions["trail"].extras, "live")  # e.g. a `--role writer` instance: polling only
     status, html = await browser.text("/snip.example/settings")
-    assert status == 200
+    assert status == 200 and "ws-connect" not in html
     assert ('&lt;script defer data-domain=&#34;snip.example&#34; src=&#34;http://localhost/js/trail.js&#34;&gt;'
             in html)
     assert 'hx-get="/snip.example/settings/first-event"' in html and 'hx-trigger="every 2s"' in html
     assert "Waiting for the first pageview" in html
-    services = app_sqlite.extensions["trail"]
-    site = await _site(app_sqlite, "snip.example")
+    services = app_both.extensions["trail"]
+    site = await _site(app_both, "snip.example")
     await services.events.execute("INSERT INTO events (event_id, site_id, ts, name) VALUES "
                                   "(generateUUIDv4(), {sid:UInt32}, now64(3), 'pageview')", {"sid": site.id})
     status, html = await browser.text("/snip.example/settings/first-event")
     assert status == 200 and "We got your first pageview" in html and "hx-trigger" not in html
+
+
+DESKTOP_UA = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+              "Chrome/124.0.0.0 Safari/537.36")
+
+
+async def test_first_event_is_pushed_live_over_the_settings_socket(app_both: Any) -> None:
+    browser = await signed_up(app_both, "a@example.com")
+    await browser.add_site("live.example")
+    status, html = await browser.text("/live.example/settings")
+    assert status == 200 and "Waiting for the first pageview" in html
+    assert 'hx-ext="ws" ws-connect="/live.example/live?channel=first-event"' in html
+    assert 'hx-get="/live.example/settings/first-event"' in html and 'hx-trigger="every 2s"' in html  # fallback
+    assert "vendor/htmx-ext-ws.js" in html
+    origin = {"Origin": "http://localhost", "Host": "localhost"}
+    async with browser.client.websocket("/live.example/live?channel=first-event", headers=origin) as ws:
+        assert await asyncio.wait_for(ws.receive(), 3) == ""  # connected: no event yet, nothing to swap
+        response = await app_both.test_client().post(
+            "/api/event", data=orjson.dumps({"n": "pageview", "u": "https://live.example/", "d": "live.example"}),
+            headers={"Content-Type": "text/plain", "User-Agent": DESKTOP_UA})
+        assert response.status_code == 202
+        frame = await asyncio.wait_for(ws.receive(), 3)
+    assert 'id="first-event"' in frame and "We got your first pageview" in frame and "hx-trigger" not in frame
+    assert 'href="/live.example"' in frame
+    # the poll (the fallback) answers the same fragment once the writer has stored the event (flush: 1 s)
+    for _ in range(100):
+        status, polled = await browser.text("/live.example/settings/first-event")
+        if "We got your first pageview" in polled:
+            break
+        await asyncio.sleep(0.1)
+    assert status == 200 and polled.strip() == frame.strip()
+    # once there is an event, the page shows it at once and opens no socket
+    status, html = await browser.text("/live.example/settings")
+    assert "We got your first pageview" in html and "ws-connect" not in html
+
+
+async def test_the_page_socket_takes_known_channels_only(app_both: Any) -> None:
+    browser = await signed_up(app_both, "a@example.com")
+    await browser.add_site("chan.example")
+    from quart.testing.connections import WebsocketResponseError
+
+    with pytest.raises(WebsocketResponseError) as refused:
+        async with browser.client.websocket("/chan.example/live?channel=json",
+                                            headers={"Origin": "http://localhost", "Host": "localhost"}) as ws:
+            await ws.receive()
+    assert refused.value.response.status_code == 404
 
 
 async def test_general_exclusions_goals(app_both: Any, monkeypatch: Any) -> None:
@@ -220,10 +271,10 @@ async def test_delete_site_needs_confirmation_and_removes_events(app_both: Any) 
     assert "site_deleted" in await _access_kinds(app_both)
 
 
-async def test_every_page_renders_for_an_owner(app_sqlite: Any) -> None:
-    browser = await signed_up(app_sqlite, "pages@example.com")
+async def test_every_page_renders_for_an_owner(app_both: Any) -> None:
+    browser = await signed_up(app_both, "pages@example.com")
     await browser.add_site("pages.example")
-    team_id = (await _site(app_sqlite, "pages.example")).team_id
+    team_id = (await _site(app_both, "pages.example")).team_id
     for path in ["/sites", "/sites/new", "/teams/new", "/settings/account", f"/team/{team_id}",
                  *[f"/pages.example/settings{s}" for s in ("", "/exclusions", "/goals", "/sharing", "/keys", "/walls",
                                                           "/danger")]]:

@@ -91,12 +91,12 @@ async def test_roles_removal_and_the_last_owner(app_both: Any) -> None:
     assert "member_removed" in kinds
 
 
-async def test_a_member_may_leave_and_owner_may_rename(app_sqlite: Any) -> None:
-    owner = await signed_up(app_sqlite, "owner@example.com")
-    team_id = await _team_id(app_sqlite, "owner@example.com")
-    member = await signed_up(app_sqlite, "member@example.com")
+async def test_a_member_may_leave_and_owner_may_rename(app_both: Any) -> None:
+    owner = await signed_up(app_both, "owner@example.com")
+    team_id = await _team_id(app_both, "owner@example.com")
+    member = await signed_up(app_both, "member@example.com")
     await member.post(f"/invite/{await _invite(owner, team_id, 'viewer')}")
-    async with app_sqlite.extensions["trail"].meta.session() as db:
+    async with app_both.extensions["trail"].meta.session() as db:
         member_id = (await repo.get_user_by_email(db, "member@example.com")).id
     response = await member.post(f"/team/{team_id}/members/{member_id}/remove")
     assert response.status_code == 302 and response.headers["Location"] == "/sites"

@@ -156,25 +156,25 @@ async def test_a_viewer_can_read_but_change_nothing(app_both: Any) -> None:
 
 
 @pytest.mark.parametrize("role", ["admin"])
-async def test_an_admin_cannot_delete_the_site_or_manage_members(app_sqlite: Any, role: str) -> None:
-    alice, ids, _ = await _setup_alice(app_sqlite)
+async def test_an_admin_cannot_delete_the_site_or_manage_members(app_both: Any, role: str) -> None:
+    alice, ids, _ = await _setup_alice(app_both)
     html = await (await alice.post(f"/team/{ids['team']}/invitations", {"role": role})).get_data(as_text=True)
     token = re.search(r"/invite/(inv_[^\"]+)", html).group(1)
-    admin = await signed_up(app_sqlite, "admin@example.com")
+    admin = await signed_up(app_both, "admin@example.com")
     await admin.post(f"/invite/{token}")
     assert (await admin.post("/a.example/settings/delete", {"confirm": "a.example"})).status_code == 403
     assert (await admin.post(f"/team/{ids['team']}/invitations", {"role": "owner"})).status_code == 403
     assert (await admin.post("/a.example/settings/goals", {"kind": "page", "value": "/ok"})).status_code == 302
 
 
-async def test_cookie_from_another_session_or_without_csrf_is_refused(app_sqlite: Any) -> None:
-    alice, _, _ = await _setup_alice(app_sqlite)
+async def test_cookie_from_another_session_or_without_csrf_is_refused(app_both: Any) -> None:
+    alice, _, _ = await _setup_alice(app_both)
     response = await alice.post("/a.example/settings/general", {"timezone": "Asia/Tokyo"}, csrf=False)
     assert response.status_code == 403
     response = await alice.client.post("/a.example/settings/general", form={"timezone": "Asia/Tokyo"},
                                        headers={"X-CSRF-Token": await alice.csrf()})
     assert response.status_code == 302  # htmx sends the token as a header
-    mallory = await signed_up(app_sqlite, "mallory@example.com")
+    mallory = await signed_up(app_both, "mallory@example.com")
     response = await alice.client.post("/a.example/settings/general", form={"timezone": "Etc/UTC",
                                                                             "csrf_token": await mallory.csrf()})
     assert response.status_code == 403
