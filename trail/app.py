@@ -164,6 +164,9 @@ async def start_services(settings: Settings, role: str) -> Services:
         services.extras["writer"] = writer
         services.extras["writer_task"] = asyncio.create_task(writer.run(), name="writer")
         services.extras["rollup_job"] = rollup_job.start_rollup_job(settings, meta, events)
+        from trail.jobs.housekeeping import Housekeeper
+
+        services.extras["housekeeper"] = Housekeeper(meta).start()
     log.info("trail started: role=%s, events=%s, metadata=%s, broker=%s", role,
              settings.clickhouse_url.split("://")[0], settings.database_url.split("://")[0],
              "redis" if settings.redis_url else "embedded")
@@ -183,6 +186,8 @@ async def stop_services(services: Services) -> None:
         await ingestor.close()
     if "rollup_job" in services.extras:
         await services.extras["rollup_job"].stop()
+    if "housekeeper" in services.extras:
+        await services.extras["housekeeper"].stop()
     writer, task = services.extras.get("writer"), services.extras.get("writer_task")
     if writer is not None:
         await writer.stop()

@@ -199,7 +199,8 @@ class Pipeline:
         salt = self._salts.get(day)
         if salt is None:
             salt = await self.salt_for(day)
-            if len(self._salts) > 4:
-                self._salts.clear()
+            # keep no salt in memory longer than the database does (today and yesterday of the newest day seen)
+            newest = max(day, *self._salts) if self._salts else day
+            self._salts = {d: s for d, s in self._salts.items() if d >= newest - timedelta(days=1)}
             self._salts[day] = salt
         return salt
