@@ -207,3 +207,15 @@ async def test_comparison_details_csv_share_and_access(seeded: dict[str, Any]) -
     assert (await anon.get(f"/{DOMAIN}")).status_code == 302
     assert (await client.get("/nothere.test")).status_code == 404
     assert (await client.get(f"/{DOMAIN}/widgets/nope")).status_code == 404
+
+
+def test_chart_does_not_draw_future_buckets_as_zeros() -> None:
+    from datetime import datetime, timezone
+
+    from trail.web.widgets.chart import is_future
+
+    now = datetime(2026, 11, 30, 10, 30, tzinfo=timezone.utc)
+    assert not is_future("2026-11-30T11:00:00+01:00", now, "Europe/Berlin")  # 10:00 UTC: the current hour
+    assert is_future("2026-11-30T12:00:00+01:00", now, "Europe/Berlin")
+    assert not is_future("2026-11-30", now, "Europe/Berlin") and is_future("2026-12-01", now, "Europe/Berlin")
+    assert not is_future("not a date", now, "UTC")

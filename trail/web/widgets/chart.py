@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from trail.web.widgets.base import Widget, WidgetContext, ask
 from trail.web.widgets.fmt import fmt_value
@@ -44,6 +45,17 @@ def area_path(points: list[tuple[float, float]]) -> str:
     return line_path(points) + f"L{points[-1][0]},{H}L{points[0][0]},{H}Z"
 
 
+def is_future(label: str, now: datetime, tz: str) -> bool:
+    """True when a bucket starts after `now` (today's later hours): such buckets are not drawn as zeros."""
+    try:
+        start = datetime.fromisoformat(label)
+    except ValueError:
+        return False
+    if start.tzinfo is None:
+        return start.date() > now.astimezone(ZoneInfo(tz)).date()
+    return start > now
+
+
 class ChartWidget(Widget):
     name = "chart"
     title = "Visitors over time"
@@ -54,6 +66,8 @@ class ChartWidget(Widget):
         result = await ask(ctx, [metric], ["time"], comparisons=True)
         interval = result["query"]["dimensions"][0]
         rows = result["results"]
+        now = ctx.now or datetime.now(timezone.utc)
+        drawn = [r for r in rows if not is_future(r["dimensions"][0], now, ctx.site.timezone)] or rows[:1]
         values = [float(r["metrics"][0] or 0) for r in rows]
         previous = [float((r.get("comparison") or {}).get("metrics", [0])[0] or 0) for r in rows] \
             if ctx.state.compare else []
@@ -67,9 +81,10 @@ class ChartWidget(Widget):
             buckets.append({"x": x, "y": y, "label": label, "raw": r["metrics"][0], "text": text,
                             "title": f"{label}: {text} {LABELS[metric].lower()}"})
         ticks = [buckets[i] for i in sorted({round(k * (len(buckets) - 1) / 5) for k in range(6)})] if buckets else []
+        past = pts[:len(drawn)]  # the line stops at the current bucket; the axis still spans the whole range
         return {
             "metric": metric, "metric_label": LABELS[metric], "interval": interval, "w": W, "h": H,
-            "line": line_path(pts), "area": area_path(pts), "buckets": buckets, "ticks": ticks,
+            "line": line_path(past), "area": area_path(past), "buckets": buckets, "ticks": ticks,
             "previous_line": line_path(_points(previous, top)) if previous else "",
             "top_text": fmt_value(metric, top / 1.1 if top != 1.0 else 0),
             "total_points": len(buckets),
