@@ -1,11 +1,13 @@
 """Stats query latency: synthetic events in chDB (and a plain MariaDB events table), every dashboard query timed.
 
-Usage: python -m bench.queries [--events N] [--runs R] [--no-mariadb]
+Usage: python -m bench.queries [--events N] [--runs R] [--no-mariadb] [--keep DIR]
 Loads N synthetic events of one site over 30 days into a chDB data dir of its own (INSERT ... SELECT FROM numbers),
 runs the rollup job once (timed: the backfill of 31 days), times each dashboard widget query (p50/p95) and the whole
 dashboard (widgets run concurrently, as the dashboard does) as planned (rollups for the unfiltered dashboard when the
 range holds >= --min-events events), the same on raw events only (--raw), the rollups' error against the exact raw
 answers, then the same reports as plain SQL on MariaDB (127.0.0.1:3306, root, database of its own) and the ratio.
+--keep DIR: use DIR as the chDB data dir and keep it; a later run with the same DIR and --events reuses the loaded
+events (no reload) and only runs the rollup job again.
 """
 
 from __future__ import annotations
@@ -174,11 +176,15 @@ async def hll_error(store: EventStore) -> None:
           f"{statistics.mean(errs):.3f} % ({len(errs)} days); whole set {a:,} vs {e:,} = {abs(a - e) / e * 100:.3f} %")
 
 
-async def bench_chdb(events: int, runs: int, raw: bool = False) -> dict[str, float]:
-    path = tempfile.mkdtemp(prefix="trail-bench-chdb-")
-    store = open_event_store(f"chdb://{path}?database=bench")
-    await store.start()
-    await migrate_events(store)
+async def load_events(store: EventStore, events: int) -> None:
+    """Load `events` synthetic events unless the store already holds exactly that many (a kept dir)."""
+    _, rows = await store.query("SELECT count() FROM events WHERE site_id = 1")
+    have = int(rows[0][0]) if rows else 0
+    if have == events:
+        print(f"  reusing {have:,} loaded events", flush=True)
+        return
+    if have:
+        await store.execute("TRUNCATE TABLE events")
     t = time.perf_counter()
     step = 2_000_000
     for offset in range(0, events, step):
@@ -186,6 +192,15 @@ async def bench_chdb(events: int, runs: int, raw: bool = False) -> dict[str, flo
         print(f"  loaded {min(events, offset + step):,} / {events:,} events", flush=True)
     await store.execute("OPTIMIZE TABLE events FINAL")
     print(f"  load: {time.perf_counter() - t:.1f} s", flush=True)
+
+
+async def bench_chdb(events: int, runs: int, raw: bool = False, keep: str | None = None) -> dict[str, float]:
+    path = keep or tempfile.mkdtemp(prefix="trail-bench-chdb-")
+    Path(path).mkdir(parents=True, exist_ok=True)
+    store = open_event_store(f"chdb://{path}?database=bench")
+    await store.start()
+    await migrate_events(store)
+    await load_events(store, events)
     t = time.perf_counter()
     days = await roll_up_site(store, SITE.id, SITE.timezone, NOW)
     print(f"  rollup job, first run (backfill of {len(days)} days): {time.perf_counter() - t:.1f} s", flush=True)
@@ -205,7 +220,8 @@ async def bench_chdb(events: int, runs: int, raw: bool = False) -> dict[str, flo
         print(f"\n{'query':<28}{'planned':>10}{'raw':>10}{'speed-up':>10}")
         for name, ms in summary.items():
             print(f"{name:<28}{ms:>10.1f}{exact[name]:>10.1f}{exact[name] / max(ms, 0.001):>9.1f}x")
-    await store.execute("DROP DATABASE IF EXISTS bench")
+    if keep is None:
+        await store.execute("DROP DATABASE IF EXISTS bench")
     return summary
 
 
@@ -218,13 +234,15 @@ def main() -> None:
     parser.add_argument("--raw", action="store_true", help="also time every query on raw events only")
     parser.add_argument("--min-events", type=int, default=rollup_planner.MIN_EVENTS,
                         help="TRAIL_ROLLUP_MIN_EVENTS for the run (default: the setting's default)")
+    parser.add_argument("--keep", metavar="DIR", default=None,
+                        help="chDB data dir to keep (and reuse when it already holds --events events)")
     args = parser.parse_args()
     rollup_planner.MIN_EVENTS = args.min_events
     if args.workers:
         from trail.store import chdb_store
 
         chdb_store.WORKERS = args.workers
-    summary = asyncio.run(bench_chdb(args.events, args.runs, args.raw))
+    summary = asyncio.run(bench_chdb(args.events, args.runs, args.raw, args.keep))
     if not args.no_mariadb:
         from bench.queries_mariadb import bench_mariadb
 

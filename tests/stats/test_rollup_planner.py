@@ -142,3 +142,75 @@ def test_plan_builds_every_role_or_none() -> None:
     assert plan_rollups(q(), SITE, FULL, min_events=10**12) is None
     past = plan_rollups(q(date_range=["2026-03-01", "2026-03-10"]), SITE, FULL, min_events=0)
     assert past is not None and "FROM events" not in past["main"].sql
+
+
+WATERMARK = NOW - timedelta(minutes=7)
+
+
+def provisional(base: Coverage, *days: date, until: datetime = WATERMARK) -> Coverage:
+    out = dict(base.days)
+    for d in days:
+        out[d] = DayInfo(TZ, 8, 50_000, until)
+    return Coverage(out, base.first_day)
+
+
+def test_provisional_today_is_read_from_rollups_and_only_events_after_the_watermark_are_raw() -> None:
+    plan = decide(q(), provisional(FULL, TODAY), 0).plan
+    assert plan is not None and plan.days[-1] == TODAY and len(plan.days) == 30
+    assert plan.tail == (TODAY,) and plan.since == WATERMARK
+    assert plan.events == 29 * 100_000 + 50_000
+
+
+def test_provisional_yesterday_and_today_share_the_watermark() -> None:
+    base = cover(TODAY - timedelta(days=60), TODAY - timedelta(days=2))
+    plan = decide(q(), provisional(base, TODAY - timedelta(days=1), TODAY), 0).plan
+    assert plan is not None and len(plan.days) == 30 and plan.since == WATERMARK
+    assert plan.tail == (TODAY,)  # the watermark is today: yesterday is whole in its provisional rows
+    early = datetime(2026, 3, 31, 21, 30, tzinfo=timezone.utc)  # 23:30 in Berlin, the day before
+    plan = decide(q(), provisional(base, TODAY - timedelta(days=1), TODAY, until=early), 0).plan
+    assert plan is not None and plan.since == early and plan.tail == (TODAY - timedelta(days=1), TODAY)
+
+
+def test_a_missing_day_after_a_provisional_one_is_covered_from_the_watermark() -> None:
+    base = cover(TODAY - timedelta(days=60), TODAY - timedelta(days=2))
+    old = datetime(2026, 3, 31, 20, 0, tzinfo=timezone.utc)
+    plan = decide(q(), provisional(base, TODAY - timedelta(days=1), until=old), 0).plan
+    assert plan is not None and plan.since == old and plan.days[-1] == TODAY - timedelta(days=1)
+    assert plan.tail == (TODAY - timedelta(days=1), TODAY)
+
+
+def test_inconsistent_provisional_days_are_computed_whole() -> None:
+    base = cover(TODAY - timedelta(days=60), TODAY - timedelta(days=2))
+    mixed = provisional(provisional(base, TODAY - timedelta(days=1)), TODAY, until=WATERMARK + timedelta(minutes=5))
+    plan = decide(q(), mixed, 0).plan
+    assert plan is not None and plan.since is None and plan.tail == (TODAY - timedelta(days=1), TODAY)
+    assert len(plan.days) == 28 and plan.events == 28 * 100_000
+
+
+def test_a_range_ending_before_today_needs_no_raw_part() -> None:
+    plan = decide(q(date_range=["2026-03-01", "2026-03-31"]), provisional(FULL, TODAY), 0).plan
+    assert plan is not None and plan.tail == () and plan.since is None
+
+
+def test_raw_part_after_the_watermark_in_sql() -> None:
+    built = plan_rollups(q(), SITE, provisional(FULL, TODAY), min_events=0)
+    assert built is not None and "FROM events" in built["main"].sql and "v_start >=" in built["main"].sql
+    assert WATERMARK in built["main"].params.values()
+
+
+@pytest.mark.parametrize("body, top", [
+    ({"dimensions": ["event:page"], "pagination": {"limit": 9}}, 50),
+    ({"dimensions": ["visit:source"], "pagination": {"limit": 20, "offset": 20}}, 200),
+    ({"dimensions": ["visit:source"], "order_by": [["visitors", "asc"]]}, None),
+    ({"dimensions": ["visit:source"], "metrics": ["visits", "visitors"]}, None),  # ordered by visits
+    ({"dimensions": ["time:day"]}, None),
+    ({"dimensions": ["visit:source"], "filters": [["is", "visit:source", ["Google"]]]}, None),
+])
+def test_top_n_candidates(body: dict[str, Any], top: int | None) -> None:
+    from trail.stats.rollup_query import candidates
+
+    query = q(**body)
+    plan = decide(query, FULL, 0).plan
+    assert plan is not None and candidates(query, plan) == top
+    sql = plan_rollups(query, SITE, FULL, min_events=0)
+    assert sql is not None and (("AND value IN (SELECT value" in sql["main"].sql) == (top is not None))

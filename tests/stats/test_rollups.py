@@ -12,7 +12,7 @@ import pytest
 from tests.conftest import RUN_ID
 from tests.stats.gen import Row, generate
 from trail.sites import SiteInfo
-from trail.stats import rollup_coverage, rollup_planner
+from trail.stats import rollup_coverage, rollup_job, rollup_planner, rollup_query
 from trail.stats.query import parse_query
 from trail.stats.rollup_job import last_closed_day, roll_up_site
 from trail.stats.runner import run
@@ -88,6 +88,9 @@ TOL = {"visitors": 0.02, "visits": 0.01, "pageviews": 0.01, "events": 0.01, "vie
      "metrics": ["visitors", "visits", "pageviews", "bounce_rate", "visit_duration"]},
     {"date_range": "30d", "filters": [["is", "event:page", ["/pricing"]]], "metrics": ["visitors", "pageviews"]},
     {"date_range": "30d", "dimensions": ["event:name"], "metrics": ["visitors", "events"]},
+    {"date_range": "day"},  # today: provisional rows + raw events after the watermark
+    {"date_range": "day", "dimensions": ["event:page"], "metrics": ["visitors", "pageviews", "events"]},
+    {"date_range": "day", "dimensions": ["visit:source"]},
 ])
 async def test_rollups_agree_with_raw_events(store: EventStore, big: list[Row], body: dict[str, Any]) -> None:
     body = {"metrics": METRICS, **body}
@@ -126,14 +129,14 @@ async def test_job_computes_recomputes_and_is_idempotent(store: EventStore) -> N
     body: dict[str, Any] = {"metrics": METRICS, "date_range": ["2026-03-21", "2026-03-31"],
                             "dimensions": ["time:day"]}
     once = await ask(store, JOB, 0, **body)
-    assert await _generations(store, JOB.id) == 12
+    assert await _generations(store, JOB.id) == 13  # 12 closed days + today's provisional rows
 
     again = await roll_up_site(store, JOB.id, TZ, NOW)
     assert sorted(again) == [last - timedelta(days=1), last]  # only the last two closed days
     assert await ask(store, JOB, 0, **body) == once
-    assert await _generations(store, JOB.id) == 14  # the superseded one waits for the next run
-    await roll_up_site(store, JOB.id, TZ, NOW)  # drops it (and supersedes the newest one)
-    assert await _generations(store, JOB.id) == 14
+    assert await _generations(store, JOB.id) == 16  # the superseded ones (2 closed, today) wait for the next run
+    await roll_up_site(store, JOB.id, TZ, NOW)  # drops them (and supersedes the newest ones)
+    assert await _generations(store, JOB.id) == 16
 
     late = [r for r in generate(13, datetime(2026, 3, 25, 8, tzinfo=UTC), 1, visits_per_day=5)]
     await store.insert("events", [r.as_insert(JOB.id) for r in late])
@@ -160,3 +163,57 @@ async def test_timezone_change_recomputes_and_site_deletion_clears(store: EventS
     for table in ("events", "rollup_daily", "rollup_days"):
         _, got = await store.query(f"SELECT count() FROM {table} WHERE site_id = {site.id}")
         assert got[0][0] == 0, table
+
+
+async def test_provisional_today_plus_events_after_the_watermark(store: EventStore) -> None:
+    site = SiteInfo(id=64, domain="today.test", team_id=1, timezone=TZ)
+    rows = [r for r in generate(15, datetime(2026, 3, 28, tzinfo=UTC), 5, visits_per_day=60) if r.ts < NOW]
+    await store.insert("events", [r.as_insert(site.id) for r in rows])
+    await roll_up_site(store, site.id, TZ, NOW)
+    cover = await rollup_coverage.load(store, site.id)
+    today = date(2026, 4, 1)
+    assert cover.days[today].until == NOW - rollup_job.WATERMARK_LAG
+    assert cover.days[date(2026, 3, 31)].until is None
+    # events after the job's run (after its watermark): read from raw events by the next query
+    later = NOW + timedelta(minutes=30)
+    extra = [r for r in generate(16, later - timedelta(minutes=20), 1, visits_per_day=2000) if r.ts < later]
+    await store.insert("events", [r.as_insert(site.id) for r in extra])
+    body: dict[str, Any] = {"metrics": METRICS, "date_range": "7d"}
+    for dims in ([], ["visit:source"], ["event:page"]):
+        query = parse_query({"site_id": site.domain, **body, "dimensions": dims}, TZ, later)
+        saved, rollup_planner.MIN_EVENTS = rollup_planner.MIN_EVENTS, 0
+        rollup_coverage.invalidate()
+        try:
+            approx = await run(store, query, site)
+            rollup_planner.MIN_EVENTS = 10**15
+            exact = await run(store, query, site)
+        finally:
+            rollup_planner.MIN_EVENTS = saved
+        assert approx["meta"].get("approximate") is True
+        got, want = by_key(approx), by_key(exact)
+        assert set(got) == set(want)
+        for key, values in want.items():
+            for metric, a, b in zip(METRICS, got[key], values):
+                assert close(a, b, TOL[metric], absolute=2), (dims, key, metric, a, b)
+    # the next run makes today provisional again at its own watermark; yesterday stays closed
+    await roll_up_site(store, site.id, TZ, later)
+    again = await rollup_coverage.load(store, site.id)
+    assert again.days[today].until == later - rollup_job.WATERMARK_LAG and again.days[today].gen > cover.days[today].gen
+
+
+@pytest.mark.parametrize("dim", ["event:page", "visit:entry_page", "visit:source"])
+async def test_top_n_by_visitors_from_candidates_agrees_with_raw(store: EventStore, big: list[Row], dim: str,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A short top-N list (visitors merged for candidates only) vs the exact full list: every row's numbers within
+    the tolerance, and no row left out that beats the list's last one by more than the tolerance."""
+    monkeypatch.setattr(rollup_query, "MIN_CANDIDATES", 0)  # 5 x 1 = 5 candidates, fewer than the 9 pages
+    body: dict[str, Any] = {"metrics": ["visitors", "pageviews"], "date_range": "30d", "dimensions": [dim]}
+    approx = await ask(store, BIG, 0, **body, pagination={"limit": 1})
+    exact = by_key(await ask(store, BIG, 10**15, **body))
+    assert approx["meta"].get("approximate") is True and len(approx["results"]) == 1
+    for key, (visitors, pageviews) in by_key(approx).items():
+        assert close(visitors, exact[key][0], TOL["visitors"], 2) and close(pageviews, exact[key][1], 0.01, 2)
+    last = min(m[0] for m in by_key(approx).values())
+    missed = [k for k, m in exact.items() if k not in by_key(approx) and m[0] > last * (1 + TOL["visitors"]) + 2]
+    assert not missed
+    assert len(exact) > 5 or dim == "visit:source"  # the candidates leave values out

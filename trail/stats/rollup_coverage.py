@@ -7,7 +7,7 @@ run, so a reader holding a generation from the cache still finds its rows.
 from __future__ import annotations
 
 import time
-from datetime import date
+from datetime import date, datetime, timezone
 from typing import Any
 
 from trail.stats.rollup_planner import Coverage, DayInfo
@@ -17,11 +17,18 @@ TTL_S = 10.0
 _cache: dict[tuple[int, str, int], tuple[float, Coverage]] = {}
 EMPTY = Coverage({}, None)
 
-SQL = ("SELECT day, tz, gen, events, first_day FROM rollup_days FINAL WHERE site_id = {s:UInt32} ORDER BY day")
+SQL = ("SELECT day, tz, gen, events, first_day, toUnixTimestamp64Milli(until) FROM rollup_days FINAL "
+       "WHERE site_id = {s:UInt32} ORDER BY day")
 
 
 def as_date(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def as_watermark(millis: Any) -> datetime | None:
+    """rollup_days.until (ms since the epoch) -> the provisional day's watermark, None for a closed day (0)."""
+    ms = int(millis or 0)
+    return datetime.fromtimestamp(ms / 1000, timezone.utc) if ms > 0 else None
 
 
 async def load(store: EventStore, site_id: int) -> Coverage:
@@ -30,7 +37,7 @@ async def load(store: EventStore, site_id: int) -> Coverage:
         _, rows = await store.query(SQL, {"s": int(site_id)})
     except EventStoreError:
         return EMPTY
-    days = {as_date(r[0]): DayInfo(str(r[1]), int(r[2]), int(r[3])) for r in rows}
+    days = {as_date(r[0]): DayInfo(str(r[1]), int(r[2]), int(r[3]), as_watermark(r[5])) for r in rows}
     first = max((as_date(r[4]) for r in rows), default=None)
     return Coverage(days, first)
 

@@ -7,6 +7,12 @@ events up to 24 h old). Computing days = INSERT ... SELECT a new generation into
 row per day pointing at it (readers switch there), the old generation is deleted on the next run. Idempotent:
 computing a day twice leaves the same numbers. Backfill of existing data is the same path, newest days first,
 at most MAX_DAYS_PER_RUN days per site and run.
+
+Then, every run, the days not closed yet (today, and yesterday in the hour after midnight) are rolled up as
+provisional rows from the events before a watermark (now - WATERMARK_LAG, so events still on their way to the
+store are left to the readers), as one new generation whose rollup_days rows carry the watermark (`until`).
+Readers take only the events from the watermark on from raw events (trail.stats.rollup_planner). A provisional day
+is computed again every run and as a closed day once it closes.
 """
 
 from __future__ import annotations
@@ -26,10 +32,12 @@ from trail.store.events import EventStore
 log = logging.getLogger(__name__)
 
 CLOSE_AFTER = timedelta(hours=1)
+WATERMARK_LAG = timedelta(minutes=2)  # > the writer's flush delay: events before it are in the store
 RECOMPUTE_DAYS = 2
 MAX_DAYS_PER_RUN = 400
 CHUNK_DAYS = 10
 FIRST_RUN_DELAY_S = 30.0
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)  # rollup_days.until of a closed day
 SiteList = Callable[[], Awaitable[Sequence[tuple[int, str]]]]
 _last_gen = 0
 
@@ -77,19 +85,20 @@ async def _cleanup(store: EventStore, site_id: int, tz: str) -> None:
         await store.execute(f"DELETE FROM rollup_daily WHERE {stale}", s)
 
 
-async def _day_counts(store: EventStore, site_id: int, tz: str, last: date) -> dict[date, int]:
-    _, end = day_bounds(last, last, tz)
+async def _day_counts(store: EventStore, site_id: int, tz: str, end: datetime) -> dict[date, int]:
+    """Events per local day before `end`."""
     _, rows = await store.query("SELECT toDate(ts, {tz:String}) AS d, count() FROM events WHERE site_id = {s:UInt32} "
                                 "AND ts < {e:DateTime64(3, 'UTC')} GROUP BY d", {"s": int(site_id), "tz": tz, "e": end})
     return {rollup_coverage.as_date(r[0]): int(r[1]) for r in rows}
 
 
 async def compute_days(store: EventStore, site_id: int, tz: str, first: date, last: date,
-                       counts: dict[date, int], first_day: date) -> None:
-    """Compute local days first..last of a site as a new generation and point rollup_days at it."""
+                       counts: dict[date, int], first_day: date, until: datetime | None = None) -> None:
+    """Compute local days first..last of a site as a new generation and point rollup_days at it (`until`: the
+    provisional days' watermark: only events before it)."""
     gen = _new_gen()
     params = Params()
-    select = compute_sql(params, site_id, tz, first, last)
+    select = compute_sql(params, site_id, tz, first, last, until=until)
     cols = ", ".join(COLUMNS)
     sql = (f"INSERT INTO rollup_daily (site_id, day, dim, value, gen, {cols}) "
            f"SELECT {params.add(int(site_id), 'UInt32')}, day, dim, value, {params.add(gen, 'UInt64')}, {cols} "
@@ -100,18 +109,20 @@ async def compute_days(store: EventStore, site_id: int, tz: str, first: date, la
     day = first
     while day <= last:
         rows.append({"site_id": int(site_id), "day": day.isoformat(), "tz": tz, "gen": gen,
-                     "events": counts.get(day, 0), "first_day": first_day.isoformat(), "computed_at": computed_at})
+                     "events": counts.get(day, 0), "first_day": first_day.isoformat(), "computed_at": computed_at,
+                     "until": until or EPOCH})
         day += timedelta(days=1)
     await store.insert("rollup_days", rows)
 
 
 async def roll_up_site(store: EventStore, site_id: int, tz: str, now: datetime | None = None,
                        max_days: int = MAX_DAYS_PER_RUN) -> list[date]:
-    """One run for one site; returns the local days computed."""
+    """One run for one site; returns the closed local days computed (the open ones are computed provisionally)."""
     now = now or datetime.now(timezone.utc)
     await _cleanup(store, site_id, tz)
     last = last_closed_day(tz, now)
-    counts = await _day_counts(store, site_id, tz, last)
+    watermark = now - WATERMARK_LAG
+    counts = await _day_counts(store, site_id, tz, watermark)
     if not counts:
         return []
     first_day = min(counts)
@@ -119,12 +130,16 @@ async def roll_up_site(store: EventStore, site_id: int, tz: str, now: datetime |
     need = {last - timedelta(days=i) for i in range(RECOMPUTE_DAYS)}
     day = first_day
     while day <= last:
-        if day not in have or have[day].events != counts.get(day, 0):
+        if day not in have or have[day].events != counts.get(day, 0) or have[day].until is not None:
             need.add(day)
         day += timedelta(days=1)
     todo = sorted((d for d in need if first_day <= d <= last), reverse=True)[:max_days]
     for a, b in chunks(todo):
         await compute_days(store, site_id, tz, a, b, counts, first_day)
+    today = now.astimezone(zone(tz)).date()
+    first_open = max(last + timedelta(days=1), first_day)
+    if first_open <= today:
+        await compute_days(store, site_id, tz, first_open, today, counts, first_day, until=watermark)
     rollup_coverage.invalidate(site_id)
     return todo
 

@@ -9,15 +9,19 @@ Rules (every one unit-tested in tests/stats/test_rollup_planner.py):
   (event dimensions without F grouped: one value only, since a visit can hold several pages);
 - size: the events of the range's rolled-up days reach `min_events` (small sites and the oracle stay exact);
 - coverage: every day of the range is rolled up in the query's timezone, is before the site's first day (empty)
-  or after today (future, empty), except a suffix of at most MAX_TAIL_DAYS days (today, a day the job has not
-  reached yet) that is computed from raw events at query time, the same way the job computes it.
+  or after today (future, empty), except a suffix of at most MAX_TAIL_DAYS days (a day the job has not reached
+  yet) that is computed from raw events at query time, the same way the job computes it;
+- provisional days (today, and yesterday until it closes: rolled up by the job from the events before its
+  watermark `until`) are read from rollups, and only the events from the watermark on come from raw events
+  (`since`: minutes of events, not days). When provisional days disagree on their watermark or are followed by a
+  closed day, they are computed from raw events whole, as missing days.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, time, timedelta
-from typing import Mapping
+from datetime import date, datetime, time, timedelta
+from typing import Any, Mapping
 
 from trail.stats.dates import zone
 from trail.stats.query import Filter, Query
@@ -36,6 +40,7 @@ class DayInfo:
     tz: str
     gen: int
     events: int
+    until: datetime | None = None  # provisional day: rolled up from the events before this watermark
 
 
 @dataclass(frozen=True)
@@ -48,7 +53,8 @@ class Coverage:
 
 @dataclass(frozen=True)
 class RollupPlan:
-    """Read `dim` rows (optionally only `values`) of `days` at `gens`; compute `tail` days from raw events."""
+    """Read `dim` rows (optionally only `values`) of `days` at `gens`; compute `tail` days from raw events
+    (from `since` on when set: the watermark of the provisional days among `days`, else the whole days)."""
 
     dim: str
     values: tuple[str, ...]
@@ -57,6 +63,7 @@ class RollupPlan:
     gens: tuple[int, ...]
     tail: tuple[date, ...]
     events: int
+    since: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -131,8 +138,40 @@ def decide(query: Query, coverage: Coverage, min_events: int | None = None) -> D
         else:
             missing.append(day)
         day += timedelta(days=1)
-    if len(missing) > MAX_TAIL_DAYS:
+    since, tail = _watermark(coverage, days, missing, today, tz)
+    if since is None and tail != missing:  # inconsistent provisional days: computed whole from raw events
+        keep = len(days) - (len(tail) - len(missing))
+        days, gens = days[:keep], gens[:keep]
+        events = sum(coverage.days[d].events for d in days)
+    if len(missing if since is not None else tail) > MAX_TAIL_DAYS:
         return _raw("coverage")
     if events < min_events:
         return _raw("small")
-    return Decision(RollupPlan(dim, values, time_dim, tuple(days), tuple(gens), tuple(missing), events), "rollups")
+    return Decision(RollupPlan(dim, values, time_dim, tuple(days), tuple(gens), tuple(tail), events, since),
+                    "rollups")
+
+
+def _watermark(coverage: Coverage, days: list[date], missing: list[date], today: date,
+               tz: Any) -> tuple[datetime | None, list[date]]:
+    """(since, tail days): the provisional days' common watermark and the days from its local day to the last
+    missing one; (None, missing) without provisional days; (None, provisional + missing) when they are
+    inconsistent (different watermarks, or a closed day after a provisional one)."""
+    marks = [(d, coverage.days[d].until) for d in days]
+    first = next((i for i, (_, u) in enumerate(marks) if u is not None), None)
+    if first is None:
+        return None, missing
+    provisional = marks[first:]
+    whole = [d for d, _ in provisional] + missing
+    watermarks = {u for _, u in provisional}
+    if None in watermarks or len(watermarks) != 1:
+        return None, whole
+    since = watermarks.pop()
+    assert since is not None
+    start = max(since.astimezone(tz).date(), provisional[0][0])
+    last = missing[-1] if missing else min(provisional[-1][0], today)
+    tail = []
+    day = start
+    while day <= last:
+        tail.append(day)
+        day += timedelta(days=1)
+    return since, tail

@@ -48,9 +48,11 @@ def day_bounds(first: date, last: date, tz: str) -> tuple[datetime, datetime]:
 
 
 def _visit_part(params: Params, site: str, tz: str, first: date, last: date, dims: Sequence[str],
-                until: datetime | None) -> str:
+                until: datetime | None, since: datetime | None) -> str:
     start, end = day_bounds(first, last, tz)
     end = end + AFTER if until is None else min(end + AFTER, until)
+    if since is not None:
+        start = max(start, since)
     where = f"site_id = {site} AND ts >= {params.add(start - BEFORE, TS_TYPE)} AND ts < {params.add(end, TS_TYPE)}"
     visit_dims = [d for d in dims if d.startswith("visit:")]
     needed = list(dict.fromkeys(visit_dims + (["visit:entry_page"] if "event:page" in dims else [])))
@@ -69,6 +71,7 @@ def _visit_part(params: Params, site: str, tz: str, first: date, last: date, dim
     tzp = params.add(tz)
     is_visit = "NOT startsWith(kv.1, 'event:')"
     scope = "(kv.1 != 'event:page' OR kv.2 = v_entry_page)" if "event:page" in dims else "1"
+    started = "" if since is None else f"AND v_start >= {params.add(since, TS_TYPE)} "
     return (f"SELECT toDate(v_start, {tzp}) AS day, kv.1 AS dim, kv.2 AS value, "
             f"uniqCombined64StateIf(v_visitor, {is_visit}) AS visitors, "
             f"toUInt64(sumIf(v_pv, {is_visit})) AS pageviews, toUInt64(sumIf(v_ev, {is_visit})) AS events, "
@@ -76,12 +79,15 @@ def _visit_part(params: Params, site: str, tz: str, first: date, last: date, dim
             f"toUInt64(countIf({scope})) AS bounce_visits, toUInt64(sum(v_duration)) AS duration, "
             f"toUInt64(sum(v_pv)) AS visit_pageviews "
             f"FROM ({sessions}) ARRAY JOIN arrayConcat({', '.join(arrays)}) AS kv "
-            f"WHERE day >= {params.add(first, 'Date')} AND day <= {params.add(last, 'Date')} "
+            f"WHERE day >= {params.add(first, 'Date')} AND day <= {params.add(last, 'Date')} {started}"
             f"GROUP BY day, dim, value")
 
 
-def _event_part(params: Params, site: str, tz: str, first: date, last: date, dims: Sequence[str]) -> str:
+def _event_part(params: Params, site: str, tz: str, first: date, last: date, dims: Sequence[str],
+                until: datetime | None, since: datetime | None) -> str:
     start, end = day_bounds(first, last, tz)
+    start = start if since is None else max(start, since)
+    end = end if until is None else min(end, until)
     pairs = [f"('{d}', {'pathname' if d == 'event:page' else 'toString(name)'})" for d in dims if d in EVENT_DIMS]
     zero = "toUInt64(0)"
     return (f"SELECT toDate(ts, {params.add(tz)}) AS day, kv.1 AS dim, kv.2 AS value, "
@@ -94,12 +100,17 @@ def _event_part(params: Params, site: str, tz: str, first: date, last: date, dim
 
 
 def compute_sql(params: Params, site_id: int, tz: str, first: date, last: date,
-                dims: Sequence[str] = DIMENSIONS, until: datetime | None = None) -> str:
-    """SELECT day, dim, value, <COLUMNS> of local days first..last from raw events (`until`: read no later)."""
+                dims: Sequence[str] = DIMENSIONS, until: datetime | None = None,
+                since: datetime | None = None) -> str:
+    """SELECT day, dim, value, <COLUMNS> of local days first..last from raw events.
+
+    `until`: only events before it (the job's watermark for today's provisional rows, a query's range end).
+    `since`: only events from it on and visits starting from it on (a query's raw part after the job's watermark;
+    events after it of visits that started before it are left out: docs/ARCHITECTURE.md, "Stats storage")."""
     site = params.add(int(site_id), "UInt32")
-    parts = [_visit_part(params, site, tz, first, last, dims, until)]
+    parts = [_visit_part(params, site, tz, first, last, dims, until, since)]
     if any(d in EVENT_DIMS for d in dims):
-        parts.append(_event_part(params, site, tz, first, last, dims))
+        parts.append(_event_part(params, site, tz, first, last, dims, until, since))
     return " UNION ALL ".join(parts)
 
 
