@@ -214,3 +214,48 @@ def test_top_n_candidates(body: dict[str, Any], top: int | None) -> None:
     assert plan is not None and candidates(query, plan) == top
     sql = plan_rollups(query, SITE, FULL, min_events=0)
     assert sql is not None and (("AND value IN (SELECT value" in sql["main"].sql) == (top is not None))
+
+
+PAGES = ["visitors", "pageviews", "scroll_depth", "time_on_page"]
+
+
+def test_engagement_split_of_the_pages_widget() -> None:
+    from trail.stats.rollup_planner import engagement_query, split_engagement
+
+    query = q(metrics=PAGES, dimensions=["event:page"], pagination={"limit": 9}, include={"total_rows": True})
+    assert decide(query, FULL, 0).reason == "metric"  # whole: never from rollups
+    split = split_engagement(query)
+    assert split is not None
+    rest, engagement = split
+    assert rest.metrics == ("visitors", "pageviews") and engagement == ("scroll_depth", "time_on_page")
+    assert (rest.limit, rest.order_by, rest.include, rest.filters) == (9, query.order_by, query.include, ())
+    assert decide(rest, FULL, 0).reason == "rollups"
+    raw = engagement_query(query, engagement, ("/a", "/b"))
+    assert raw.metrics == engagement and raw.date_range == query.date_range and raw.dimensions == ("event:page",)
+    assert raw.filters[-1].op == "is" and raw.filters[-1].values == ("/a", "/b") and raw.filters[-1].case_sensitive
+    assert (raw.limit, raw.offset, raw.include.total_rows, raw.include.comparisons) == (2, 0, False, None)
+    filtered = q(metrics=PAGES, dimensions=["event:page"], filters=[["is", "event:page", ["/a", "/c"]]])
+    both = engagement_query(filtered, engagement, ("/a",)).filters
+    assert len(both) == 2 and both[0] == filtered.filters[0]  # the query's own filters stay
+
+
+@pytest.mark.parametrize("body", [
+    {"metrics": ["scroll_depth", "time_on_page"], "dimensions": ["event:page"]},  # nothing for rollups
+    {"metrics": ["visitors", "pageviews"], "dimensions": ["event:page"]},  # nothing to split
+    {"metrics": PAGES, "dimensions": ["visit:source"], "filters": [["is", "event:page", ["/a"]]]},
+    {"metrics": PAGES, "dimensions": ["event:page", "visit:source"]},
+    {"metrics": PAGES, "dimensions": ["event:page"], "order_by": [["scroll_depth", "desc"]]},
+    {"metrics": PAGES, "dimensions": ["event:page"], "order_by": [["visitors", "desc"], ["time_on_page", "asc"]]},
+])
+def test_no_engagement_split(body: dict[str, Any]) -> None:
+    from trail.stats.rollup_planner import split_engagement
+
+    assert split_engagement(q(**body)) is None
+
+
+def test_engagement_split_keeps_unservable_rests_raw() -> None:
+    from trail.stats.rollup_planner import split_engagement
+
+    for body in ({"filters": [["contains", "event:page", ["/a"]]]}, {"filters": [["is", "visit:country", ["DE"]]]}):
+        split = split_engagement(q(**{"metrics": PAGES, "dimensions": ["event:page"], **body}))
+        assert split is not None and decide(split[0], FULL, 0).plan is None  # the runner then runs it all raw

@@ -217,3 +217,42 @@ async def test_top_n_by_visitors_from_candidates_agrees_with_raw(store: EventSto
     missed = [k for k, m in exact.items() if k not in by_key(approx) and m[0] > last * (1 + TOL["visitors"]) + 2]
     assert not missed
     assert len(exact) > 5 or dim == "visit:source"  # the candidates leave values out
+
+
+PAGES = ["visitors", "pageviews", "scroll_depth", "time_on_page"]
+
+
+@pytest.mark.parametrize("body", [
+    {"date_range": "30d", "pagination": {"limit": 9}},  # the pages widget
+    {"date_range": "30d", "include": {"total_rows": True, "comparisons": {"mode": "previous_period"}}},
+    {"date_range": "day"},  # provisional today
+    {"date_range": "30d", "filters": [["is", "event:page", ["/pricing", "/"]]]},
+])
+async def test_pages_with_engagement_from_rollups_plus_raw(store: EventStore, big: list[Row],
+                                                          body: dict[str, Any]) -> None:
+    """Visitors/pageviews from rollups (within the tolerance), scroll depth and time on page from raw events for
+    the rows' pages: exactly the raw engine's values."""
+    body = {"metrics": PAGES, "dimensions": ["event:page"], **body}
+    approx = await ask(store, BIG, 0, **body)
+    exact = await ask(store, BIG, 10**15, **body)
+    assert approx["meta"].get("approximate") is True and "approximate" not in exact["meta"]
+    got, want = by_key(approx), by_key(exact)
+    assert got and set(got) <= set(want)
+    if "pagination" not in body:
+        assert set(got) == set(want)
+        assert approx["meta"].get("total_rows", 0) == exact["meta"].get("total_rows", 0)
+    for key, (visitors, pageviews, scroll, top) in got.items():
+        assert close(visitors, want[key][0], TOL["visitors"], 2) and close(pageviews, want[key][1], 0.01, 2)
+        assert [scroll, top] == want[key][2:], key
+    assert any(m[2] is not None for m in got.values())  # the data set has engagement
+    if "comparisons" in body.get("include", {}):
+        cmp_got = {tuple(r["dimensions"]): r["comparison"]["metrics"][2:] for r in approx["results"]}
+        assert cmp_got == {tuple(r["dimensions"]): r["comparison"]["metrics"][2:] for r in exact["results"]}
+
+
+async def test_pages_with_engagement_stay_exact_on_raw_for_small_sites(store: EventStore, big: list[Row]) -> None:
+    body: dict[str, Any] = {"metrics": PAGES, "dimensions": ["event:page"], "date_range": "30d",
+                            "pagination": {"limit": 9}}
+    default = await ask(store, BIG, rollup_planner.MIN_EVENTS, **body)  # ~35k events < the default 1,000,000
+    assert "approximate" not in default["meta"]
+    assert default == await ask(store, BIG, 10**15, **body)
