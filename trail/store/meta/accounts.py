@@ -131,11 +131,9 @@ async def resolve_team(session: AsyncSession, user: User, name: str | None, *, c
         raise Forbidden(f"{user.email} is only a viewer of team {name!r}; an owner or admin must do this")
     if not create:
         raise NotFound(f"{user.email} is not a member of a team named {name!r}")
-    team = Team(name=name, personal=False)
-    session.add(team)
-    await session.flush()
-    await add_member(session, team, user, "owner")
-    return team
+    from trail.store.meta.teams import create_team  # teams builds on this module
+
+    return await create_team(session, user, name)
 
 
 async def user_role_in_team(session: AsyncSession, user_id: int, team_id: int) -> str | None:
