@@ -32,7 +32,8 @@ def _load(cur: Any, n: int) -> None:
             TIMESTAMPADD(MICROSECOND, (seq % 4) * 40000000, TIMESTAMPADD(SECOND, CRC32(seq DIV 4) % {span},
                 '{START.strftime('%Y-%m-%d %H:%M:%S')}')),
             CASE WHEN seq % 4 = 3 THEN 'engagement' WHEN CRC32(seq * 7) % 20 = 0 THEN 'Signup' ELSE 'pageview' END,
-            CRC32((seq DIV 4) % {visitors}), seq DIV 4, {_case('CRC32(seq * 3)', PATHS)},
+            CRC32(CONCAT((seq DIV 4) % {visitors}, '-', (CRC32(seq DIV 4) % {span}) DIV 86400)), seq DIV 4,
+            {_case('CRC32(seq * 3)', PATHS)},
             {_case('CRC32((seq DIV 4) * 5)', SOURCES)}, {_case('CRC32((seq DIV 4) * 11)', COUNTRIES)},
             {_case('CRC32((seq DIV 4) * 13)', DEVICES)}
             FROM seq_{offset}_to_{min(n, offset + step) - 1}""")

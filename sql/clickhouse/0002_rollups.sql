@@ -5,7 +5,7 @@
 -- One row per (site, local day in the site's timezone, dimension, value, generation). dim '' is the whole site
 -- (top stats, time series); visit dimensions attribute a visit to the local day it STARTED; event dimensions
 -- (event:page, event:name) count visitors/pageviews/events on the day of the event and visit numbers on the
--- visit's start day. `visitors` is an HLL sketch (uniqCombined64): merged over days and values at query time.
+-- visit's start day. (0004 replaced the `visitors` HLL sketch with exact visitors_day / visitors_prev.)
 -- A recomputation inserts a new generation, points rollup_days at it, and the next run deletes older ones.
 CREATE TABLE IF NOT EXISTS rollup_daily
 (

@@ -197,3 +197,14 @@ def test_no_goals_configured() -> None:
     built = build(parse_query({"site_id": "b.test", "metrics": ["visitors"], "date_range": "day",
                                "dimensions": ["event:goal"]}, "UTC", NOW), site)
     assert "'' AS d0" in built.sql and " AND 0" in built.sql
+
+
+def test_filtered_queries_group_only_candidate_visits() -> None:
+    """A top-level simple filter narrows the scanned visits first (session_id IN visits with a matching event);
+    filters nested in and/or/not keep the whole range (no necessary event-level condition is derived from them)."""
+    sql, _ = sql_of(dimensions=["visit:source"], filters=[["is", "visit:country", ["DE"]]])
+    assert "session_id IN (SELECT session_id FROM events WHERE" in sql and "HAVING max((country IN" in sql
+    sql, _ = sql_of(dimensions=["visit:source"], filters=[["not", ["is", "visit:country", ["DE"]]]])
+    assert "session_id IN" not in sql
+    sql, _ = sql_of(dimensions=["visit:source"])
+    assert "session_id IN" not in sql

@@ -137,7 +137,7 @@ def test_plan_builds_every_role_or_none() -> None:
     built = plan_rollups(q(metrics=["visitors", "percentage"], dimensions=["visit:source"],
                            include={"total_rows": True}), SITE, FULL, min_events=0)
     assert built is not None and set(built) == {"main", "total_rows", "total_visitors"}
-    assert "FROM rollup_daily" in built["main"].sql and "uniqCombined64Merge(visitors)" in built["main"].sql
+    assert "FROM rollup_daily" in built["main"].sql and "sum(visitors_day)" in built["main"].sql
     assert "FROM events" in built["main"].sql  # today's tail
     assert plan_rollups(q(), SITE, FULL, min_events=10**12) is None
     past = plan_rollups(q(date_range=["2026-03-01", "2026-03-10"]), SITE, FULL, min_events=0)
@@ -198,22 +198,11 @@ def test_raw_part_after_the_watermark_in_sql() -> None:
     assert WATERMARK in built["main"].params.values()
 
 
-@pytest.mark.parametrize("body, top", [
-    ({"dimensions": ["event:page"], "pagination": {"limit": 9}}, 50),
-    ({"dimensions": ["visit:source"], "pagination": {"limit": 20, "offset": 20}}, 200),
-    ({"dimensions": ["visit:source"], "order_by": [["visitors", "asc"]]}, None),
-    ({"dimensions": ["visit:source"], "metrics": ["visits", "visitors"]}, None),  # ordered by visits
-    ({"dimensions": ["time:day"]}, None),
-    ({"dimensions": ["visit:source"], "filters": [["is", "visit:source", ["Google"]]]}, None),
-])
-def test_top_n_candidates(body: dict[str, Any], top: int | None) -> None:
-    from trail.stats.rollup_query import candidates
-
-    query = q(**body)
-    plan = decide(query, FULL, 0).plan
-    assert plan is not None and candidates(query, plan) == top
+def test_top_n_orders_over_every_value() -> None:
+    """Visitors are sums (no sketch to merge), so a top-N reads every value of the range: no candidate set."""
+    query = q(dimensions=["event:page"], pagination={"limit": 9})
     sql = plan_rollups(query, SITE, FULL, min_events=0)
-    assert sql is not None and (("AND value IN (SELECT value" in sql["main"].sql) == (top is not None))
+    assert sql is not None and "value IN" not in sql["main"].sql and "ORDER BY m_visitors DESC" in sql["main"].sql
 
 
 PAGES = ["visitors", "pageviews", "scroll_depth", "time_on_page"]

@@ -14,7 +14,13 @@ from typing import Any, Mapping, Protocol, Sequence
 
 from trail.stats import sql_metrics as M
 from trail.stats.query import Filter, FilterNode, Query, is_event_dimension, walk
-from trail.stats.sql_dimensions import event_expression, time_expression, visit_aggregate, visit_expression
+from trail.stats.sql_dimensions import (
+    VISIT_COLUMNS,
+    event_expression,
+    time_expression,
+    visit_aggregate,
+    visit_expression,
+)
 from trail.stats.sql_filters import GoalLike, Params, compile_filters, compile_node, goal_condition, selected_goals
 
 __all__ = ["BuiltQuery", "SiteLike", "build", "build_count", "plan", "totals_query", "per_visit"]
@@ -68,6 +74,37 @@ def _base_where(query: Query, site: SiteLike, params: Params) -> str:
     rng = query.date_range
     return (f"site_id = {params.add(int(site.id), 'UInt32')} AND ts >= {params.add(rng.start, TS_TYPE)} "
             f"AND ts < {params.add(rng.end, TS_TYPE)}")
+
+
+def _event_level(dimension: str, params: Params) -> str:
+    """A filtered dimension's expression over a plain events row (a visit dimension: the event's own column, shown
+    the way the visit's attribute is)."""
+    if dimension.startswith("visit:"):
+        column, empty = VISIT_COLUMNS[dimension]
+        return column if empty is None else f"if(empty({column}), '{empty}', {column})"
+    return event_expression(dimension, params)
+
+
+def _groups_visits(query: Query, metrics: tuple[str, ...]) -> bool:
+    """Whether the SQL builds the one-row-per-visit subquery (per-visit shape, or a per-event one joining it)."""
+    if per_visit(query):
+        return True
+    return bool(_visit_dims(query)) or bool(set(metrics) & M.VISIT_LEVEL)
+
+
+def _candidate_visits(query: Query, site: SiteLike, params: Params, base: str) -> str:
+    """` AND session_id IN (...)`: the visits holding, for every top-level simple filter, an event that satisfies it.
+    A superset of the visits and events the filters keep (a visit attribute is the value of one of its events; an
+    event filter keeps matching events), found in one narrow scan, so that the per-visit GROUP BY only sees those
+    visits instead of every visit of the range. The filters themselves are still applied as before. '' when no
+    top-level filter is a simple one."""
+    simple = [f for f in query.filters if isinstance(f, Filter)]
+    if not simple:
+        return ""
+    conds = [compile_node(f, lambda d: _event_level(d, params), list(site.goals), params) for f in simple]
+    having = " AND ".join(f"max({c})" for c in conds)
+    return (f" AND session_id IN (SELECT session_id FROM events WHERE {base} AND ({' OR '.join(conds)}) "
+            f"GROUP BY session_id HAVING {having})")
 
 
 def _sessions_sql(base: str, visit_dims: Sequence[str]) -> str:
@@ -137,6 +174,8 @@ def build(query: Query, site: SiteLike, paginate: bool | None = None) -> BuiltQu
     params = Params()
     base = _base_where(query, site, params)
     tz, first_day = params.add(query.timezone), params.add(query.date_range.first_day, "Date")
+    if _groups_visits(query, M.sql_metrics(query.metrics)):
+        base += _candidate_visits(query, site, params, base)
     dims, metrics = query.dimensions, M.sql_metrics(query.metrics)
     paginate = (not time_only(query)) if paginate is None else paginate
     if per_visit(query):
