@@ -46,12 +46,25 @@ def test_small_ranges_stay_raw() -> None:
     assert decide(q(date_range="7d"), FULL, 1_000_000).reason == "small"  # 6 rolled-up days: 600k events
 
 
-@pytest.mark.parametrize("metric", ["conversion_rate", "scroll_depth", "time_on_page", "total_revenue"])
+@pytest.mark.parametrize("metric", ["scroll_depth", "time_on_page"])
 def test_unsupported_metrics(metric: str) -> None:
-    body: dict[str, Any] = {"metrics": [metric], "dimensions": ["event:page"]}
-    if metric in ("conversion_rate", "total_revenue"):
-        body = {"metrics": [metric], "dimensions": ["event:goal"]}
-    assert decide(q(**body), FULL, 0).reason == "metric"
+    assert decide(q(metrics=[metric], dimensions=["event:page"]), FULL, 0).reason == "metric"
+
+
+def test_goal_breakdowns_map_to_event_names_only_for_custom_event_goals() -> None:
+    from trail.sites import Goal
+    from trail.stats.rollup_planner import goals_as_names
+
+    events = (Goal(1, "Sign-ups", "Signup", None, "EUR"), Goal(2, "Download", "Download", None, None))
+    body: dict[str, Any] = {"metrics": ["visitors", "conversion_rate", "total_revenue"], "dimensions": ["event:goal"]}
+    mapped = goals_as_names(q(**body), events)
+    assert mapped is not None and mapped.query.dimensions == ("event:name",)
+    assert mapped.labels == ("Sign-ups", "Download") and mapped.revenue == ("Signup",)
+    assert decide(mapped.query, FULL, 0).reason == "rollups"
+    assert decide(q(**body), FULL, 0).reason == "shape"  # event:goal itself is no rollup dimension
+    assert goals_as_names(q(**body), events + (Goal(3, "Pricing", None, "/pricing", None),)) is None
+    assert goals_as_names(q(**body, filters=[["is", "event:goal", ["Download"]]]), events) is None
+    assert goals_as_names(q(**{**body, "metrics": ["visitors", "percentage"]}), events) is None
 
 
 @pytest.mark.parametrize("metric", ["visitors", "visits", "pageviews", "events", "views_per_visit", "bounce_rate",
@@ -67,18 +80,22 @@ def test_ranges_that_are_not_whole_local_days(spec: Any) -> None:
 
 
 @pytest.mark.parametrize("dims, filters, want", [
-    ([], [], ("", (), None)),
-    (["time:day"], [], ("", (), "time:day")),
-    (["time:week"], [], ("", (), "time:week")),
-    (["time:month"], [], ("", (), "time:month")),
-    (["visit:source"], [], ("visit:source", (), None)),
-    (["event:page"], [], ("event:page", (), None)),
-    (["event:name"], [], ("event:name", (), None)),
-    ([], [["is", "visit:country", ["DE", "FR"]]], ("visit:country", ("DE", "FR"), None)),
-    (["time:day"], [["is", "visit:country", ["DE"]]], ("visit:country", ("DE",), "time:day")),
-    (["visit:country"], [["is", "visit:country", ["DE"]]], ("visit:country", ("DE",), None)),
-    ([], [["is", "event:page", ["/a"]]], ("event:page", ("/a",), None)),
-    (["event:page"], [["is", "event:page", ["/a", "/b"]]], ("event:page", ("/a", "/b"), None)),
+    ([], [], ("", (), None, "")),
+    (["time:day"], [], ("", (), "time:day", "")),
+    (["time:week"], [], ("", (), "time:week", "")),
+    (["time:month"], [], ("", (), "time:month", "")),
+    (["visit:source"], [], ("visit:source", (), None, "")),
+    (["event:page"], [], ("event:page", (), None, "")),
+    (["event:name"], [], ("event:name", (), None, "")),
+    (["time:day"], [["is", "visit:country", ["DE"]]], ("visit:country", ("DE",), "time:day", "")),
+    (["visit:country"], [["is", "visit:country", ["DE"]]], ("visit:country", ("DE",), None, "")),
+    ([], [["is", "event:page", ["/a"]]], ("event:page", ("/a",), None, "")),
+    (["event:page"], [["is", "event:page", ["/a", "/b"]]], ("event:page", ("/a", "/b"), None, "")),
+    # a filter on another dimension: its filter x breakdown pair
+    (["visit:source"], [["is", "visit:country", ["DE"]]], ("visit:country>visit:source", (), None, "DE\x1f")),
+    (["event:page"], [["is", "visit:country", ["DE"]]], ("visit:country>event:page", (), None, "DE\x1f")),
+    (["visit:device"], [["is", "event:page", ["/a"]]], ("event:page>visit:device", (), None, "/a\x1f")),
+    (["event:name"], [["is", "event:page", ["/a"]]], ("event:page>event:name", (), None, "/a\x1f")),
 ])
 def test_shapes_served(dims: list[str], filters: list[Any], want: Any) -> None:
     assert shape(q(dimensions=dims, filters=filters)) == want
@@ -90,7 +107,9 @@ def test_shapes_served(dims: list[str], filters: list[Any], want: Any) -> None:
     (["event:goal"], []),
     (["event:props:plan"], []),
     (["visit:source", "visit:country"], []),
-    (["visit:source"], [["is", "visit:country", ["DE"]]]),  # a filter on another dimension
+    (["visit:source"], [["is", "visit:country", ["DE", "FR"]]]),  # a pair with several filter values
+    (["visit:source"], [["is", "visit:city", ["Berlin"]]]),  # a filter without pairs
+    ([], [["is", "visit:country", ["DE", "FR"]]]),  # a union of values: sums would count a visitor twice
     ([], [["is_not", "visit:country", ["DE"]]]),
     ([], [["contains", "visit:country", ["D"]]]),
     ([], [["is", "visit:country", ["de"], {"case_sensitive": False}]]),
@@ -245,6 +264,6 @@ def test_no_engagement_split(body: dict[str, Any]) -> None:
 def test_engagement_split_keeps_unservable_rests_raw() -> None:
     from trail.stats.rollup_planner import split_engagement
 
-    for body in ({"filters": [["contains", "event:page", ["/a"]]]}, {"filters": [["is", "visit:country", ["DE"]]]}):
+    for body in ({"filters": [["contains", "event:page", ["/a"]]]}, {"filters": [["is", "visit:city", ["Berlin"]]]}):
         split = split_engagement(q(**{"metrics": PAGES, "dimensions": ["event:page"], **body}))
         assert split is not None and decide(split[0], FULL, 0).plan is None  # the runner then runs it all raw

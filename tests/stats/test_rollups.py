@@ -3,6 +3,7 @@ path against the exact raw path on a mid-size generated data set (tolerance: doc
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, AsyncIterator
@@ -11,7 +12,7 @@ import pytest
 
 from tests.conftest import RUN_ID
 from tests.stats.gen import Row, generate
-from trail.sites import SiteInfo
+from trail.sites import Goal, SiteInfo
 from trail.stats import rollup_coverage, rollup_job, rollup_planner
 from trail.stats.query import parse_query
 from trail.stats.rollup_job import last_closed_day, roll_up_site
@@ -91,6 +92,18 @@ TOL = {"visitors": 0.02, "visits": 0.01, "pageviews": 0.01, "events": 0.01, "vie
     {"date_range": "day"},  # today: provisional rows + raw events after the watermark
     {"date_range": "day", "dimensions": ["event:page"], "metrics": ["visitors", "pageviews", "events"]},
     {"date_range": "day", "dimensions": ["visit:source"]},
+    # filter x breakdown pairs (a filtered dashboard's widgets)
+    {"date_range": "30d", "dimensions": ["visit:source"], "filters": [["is", "visit:country", ["DE"]]]},
+    {"date_range": "30d", "dimensions": ["visit:entry_page"], "filters": [["is", "visit:device", ["Mobile"]]]},
+    {"date_range": "30d", "dimensions": ["event:page"], "filters": [["is", "visit:country", ["DE"]]],
+     "metrics": ["visitors", "visits", "pageviews", "bounce_rate", "visit_duration"]},
+    {"date_range": "30d", "dimensions": ["visit:country"], "filters": [["is", "event:page", ["/pricing"]]]},
+    {"date_range": "30d", "dimensions": ["event:name"], "filters": [["is", "event:page", ["/pricing"]]],
+     "metrics": ["visitors", "events"]},
+    {"date_range": "30d", "dimensions": ["event:page"], "filters": [["is", "event:name", ["Signup"]]],
+     "metrics": ["visitors", "visits", "events"]},
+    {"date_range": "day", "dimensions": ["visit:source"], "filters": [["is", "visit:country", ["DE"]]]},
+    {"date_range": "day", "dimensions": ["visit:device"], "filters": [["is", "event:page", ["/pricing"]]]},
 ])
 async def test_rollups_agree_with_raw_events(store: EventStore, big: list[Row], body: dict[str, Any]) -> None:
     body = {"metrics": METRICS, **body}
@@ -243,9 +256,12 @@ async def test_visitors_are_exact_across_local_midnight_and_the_watermark(store:
     await roll_up_site(store, site.id, TZ, job_time)
     await store.insert("events", [r.as_insert(site.id) for r in tail])
     later = t + timedelta(days=1, hours=10, minutes=30)
-    for dims in ([], ["time:day"], ["event:page"], ["visit:source"], ["visit:entry_page"]):
+    pairs: list[tuple[list[str], list[Any]]] = [
+        ([], []), (["time:day"], []), (["event:page"], []), (["visit:source"], []), (["visit:entry_page"], []),
+        (["event:page"], [["is", "visit:source", ["Google"]]]), (["visit:source"], [["is", "event:page", ["/a"]]])]
+    for dims, filters in pairs:
         body = {"site_id": site.domain, "metrics": ["visitors", "visits", "pageviews"],
-                "date_range": ["2026-03-10", "2026-03-11"], "dimensions": dims}
+                "date_range": ["2026-03-10", "2026-03-11"], "dimensions": dims, "filters": filters}
         answers = []
         for min_events in (0, 10**15):
             saved, rollup_planner.MIN_EVENTS = rollup_planner.MIN_EVENTS, min_events
@@ -268,6 +284,31 @@ async def ask_at(store: EventStore, site: SiteInfo, now: datetime, **body: Any) 
         return await run(store, parse_query({"site_id": site.domain, **body}, TZ, now), site)
     finally:
         rollup_planner.MIN_EVENTS = saved
+
+
+GOALS = (Goal(1, "Signup", "Signup", None, "EUR"), Goal(2, "Downloads", "Download", None, None))
+GOAL_METRICS = ["visitors", "events", "conversion_rate", "total_revenue", "average_revenue"]
+
+
+@pytest.mark.parametrize("goals, rolled_up", [
+    (GOALS, True),
+    (GOALS + (Goal(3, "Pricing", None, "/pricing", None),), False),  # a page goal: the breakdown stays raw
+])
+async def test_goals_breakdown_from_event_name_rollups(store: EventStore, big: list[Row], goals: tuple[Goal, ...],
+                                                       rolled_up: bool) -> None:
+    """The goals widget: custom-event goals come from the event:name rows under their display names, with
+    conversion rate over the site's visitors and revenue for revenue goals only; revenue is exact."""
+    site = replace(BIG, goals=goals)
+    body: dict[str, Any] = {"metrics": GOAL_METRICS, "date_range": "30d", "dimensions": ["event:goal"]}
+    approx = await ask(store, site, 0, **body)
+    exact = await ask(store, site, 10**15, **body)
+    assert (approx["meta"].get("approximate") is True) is rolled_up and "approximate" not in exact["meta"]
+    got, want = by_key(approx), by_key(exact)
+    assert set(got) == set(want) and ("Downloads",) in got, (got, want)
+    for key, values in want.items():
+        assert got[key][3] == values[3] and got[key][4] == values[4], key  # revenue: exact sums
+        for metric, a, b in zip(GOAL_METRICS[:3], got[key], values):
+            assert close(a, b, TOL.get(metric, 0.02), absolute=2), (key, metric, a, b)
 
 
 PAGES = ["visitors", "pageviews", "scroll_depth", "time_on_page"]

@@ -25,17 +25,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from trail.stats.dates import zone
 from trail.stats.query import Filter, Include, Query
-from trail.stats.rollups import DIMENSIONS, EVENT_DIMS, METRIC_SQL, NONE
+from trail.stats.rollups import DIMENSIONS, METRIC_SQL, NONE, PAIRS, SEP
 from trail.stats.sql_metrics import ENGAGEMENT_METRICS as ENGAGEMENT
 
 MIN_EVENTS = 1_000_000  # TRAIL_ROLLUP_MIN_EVENTS: set by trail.app.start_services
 MAX_TAIL_DAYS = 2
 TIME_DIMS = ("time:day", "time:week", "time:month")
-METRICS = frozenset(METRIC_SQL) | {"percentage"}
+METRICS = frozenset(METRIC_SQL) | {"percentage", "conversion_rate"}
+GOAL_METRICS = frozenset({"visitors", "events", "conversion_rate", "total_revenue", "average_revenue"})
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ class RollupPlan:
     tail: tuple[date, ...]
     events: int
     since: datetime | None = None
+    prefix: str = ""  # a pair dimension ("F>D"): the filter's value + SEP; rows without it are left out
 
 
 @dataclass(frozen=True)
@@ -81,25 +83,29 @@ def _raw(reason: str) -> Decision:
     return Decision(None, reason)
 
 
-def shape(query: Query) -> tuple[str, tuple[str, ...], str | None] | None:
-    """(rollup dim to read, values to keep, time dimension) when the dimensions and filters fit, else None."""
+def shape(query: Query) -> tuple[str, tuple[str, ...], str | None, str] | None:
+    """(rollup dim to read, values to keep, time dimension, pair prefix) when the dimensions and filters fit, else
+    None. Several values of one filter are a union, which sums cannot give, unless grouped by that dimension."""
     dims = query.dimensions
     time_dim = dims[0] if len(dims) == 1 and dims[0] in TIME_DIMS else None
     grouped = dims[0] if len(dims) == 1 and dims[0] in DIMENSIONS and dims[0] != NONE else None
     if len(dims) > 1 or (dims and time_dim is None and grouped is None):
         return None
     if not query.filters:
-        return (grouped or NONE, (), time_dim)
+        return (grouped or NONE, (), time_dim, "")
     if len(query.filters) != 1 or not isinstance(query.filters[0], Filter):
         return None
     f = query.filters[0]
     if f.op != "is" or not f.case_sensitive or f.dimension not in DIMENSIONS:
         return None
     if grouped is not None and grouped != f.dimension:
+        pair = f"{f.dimension}>{grouped}"
+        if pair not in PAIRS or len(f.values) != 1:
+            return None
+        return (pair, (), None, f.values[0] + SEP)
+    if grouped is None and len(f.values) != 1:
         return None
-    if grouped is None and f.dimension in EVENT_DIMS and len(f.values) != 1:
-        return None
-    return (f.dimension, tuple(f.values), time_dim)
+    return (f.dimension, tuple(f.values), time_dim, "")
 
 
 def precheck(query: Query) -> str | None:
@@ -123,7 +129,7 @@ def decide(query: Query, coverage: Coverage, min_events: int | None = None) -> D
         return _raw(reason)
     found = shape(query)
     assert found is not None
-    dim, values, time_dim = found
+    dim, values, time_dim, prefix = found
     rng = query.date_range
     tz = zone(rng.timezone)
     today = query.now.astimezone(tz).date()
@@ -152,7 +158,7 @@ def decide(query: Query, coverage: Coverage, min_events: int | None = None) -> D
         return _raw("coverage")
     if events < min_events:
         return _raw("small")
-    return Decision(RollupPlan(dim, values, time_dim, tuple(days), tuple(gens), tuple(tail), events, since),
+    return Decision(RollupPlan(dim, values, time_dim, tuple(days), tuple(gens), tuple(tail), events, since, prefix),
                     "rollups")
 
 
@@ -180,6 +186,34 @@ def _watermark(coverage: Coverage, days: list[date], missing: list[date], today:
         tail.append(day)
         day += timedelta(days=1)
     return since, tail
+
+
+@dataclass(frozen=True)
+class GoalNames:
+    """An event:goal breakdown as the event:name breakdown of its goals' event names."""
+
+    query: Query
+    names: tuple[str, ...]  # the goals' event names, in the site's goal order
+    labels: tuple[str, ...]  # their display names (the rows' dimension values)
+    revenue: tuple[str, ...]  # the event names of revenue goals (the only rows with revenue, as the raw engine)
+
+
+def goals_as_names(query: Query, goals: Sequence[Any]) -> GoalNames | None:
+    """When every goal of the site is a custom-event goal (distinct names), an unfiltered event:goal breakdown
+    is the event:name breakdown of their names: a goal's uniques and total are its event's visitors and events,
+    its revenue that of its events with an amount. Page-path goals (pageviews only, wildcards) stay raw."""
+    if query.dimensions != ("event:goal",) or query.filters or not goals:
+        return None
+    if any(not g.event_name for g in goals) or not set(query.metrics) <= GOAL_METRICS:
+        return None
+    names = tuple(str(g.event_name) for g in goals)
+    if len(set(names)) != len(names):
+        return None
+    order = tuple(("event:name" if n == "event:goal" else n, d) for n, d in query.order_by)
+    mapped = replace(query, dimensions=("event:name",), filters=(Filter("is", "event:name", names),),
+                     order_by=order)
+    return GoalNames(mapped, names, tuple(g.display_name for g in goals),
+                     tuple(str(g.event_name) for g in goals if g.currency))
 
 
 def split_engagement(query: Query) -> tuple[Query, tuple[str, ...]] | None:

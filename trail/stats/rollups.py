@@ -32,8 +32,15 @@ NONE = ""  # the whole site: top stats and time series
 EVENT_DIMS = ("event:page", "event:name")
 VISIT_DIMS = tuple(d for d in VISIT_DIMENSIONS if d not in ("visit:browser_version", "visit:os_version"))
 DIMENSIONS = (NONE, *EVENT_DIMS, *VISIT_DIMS)
+# Filter x breakdown pairs: dim "F>D", value "<F value>\x1f<D value>" (a filtered dashboard's widgets). The
+# filters people click most; others stay on raw events (docs/ARCHITECTURE.md, "Stats storage").
+PAIR_FILTERS = ("visit:source", "visit:country", "visit:device", "visit:browser", "visit:os", "visit:utm_source",
+                "visit:utm_medium", "visit:utm_campaign", "event:page", "event:name")
+SEP = "\x1f"
+PAIRS = tuple(f"{f}>{d}" for f in PAIR_FILTERS for d in DIMENSIONS if d not in (NONE, f))
+JOB_DIMENSIONS = DIMENSIONS + PAIRS
 COLUMNS = ("visitors_day", "visitors_prev", "pageviews", "events", "visits", "bounces", "bounce_visits", "duration",
-           "visit_pageviews")
+           "visit_pageviews", "revenue", "revenue_n")
 # A visit's events read around its day: BEFORE only has to exceed the 30-minute session timeout (a visit with events
 # before the day has one within the timeout before midnight, so its start is seen and it is left out); AFTER makes
 # visits that run past midnight whole (longer ones are cut there).
@@ -44,6 +51,7 @@ TS_TYPE = "DateTime64(3, 'UTC')"
 # events up to the session timeout after it (trail.ingest.pipeline, put_session).
 ID_OVERRUN = timedelta(milliseconds=SESSION_TIMEOUT_MS)
 ZERO = "toUInt64(0)"
+NO_REVENUE = "toDecimal128(0, 3) AS revenue, toUInt64(0) AS revenue_n"
 
 # Metric -> aggregate over rollup rows of one bucket; {start}: the bucket's first day (module docstring).
 METRIC_SQL = {
@@ -54,12 +62,29 @@ METRIC_SQL = {
     "views_per_visit": "sum(visit_pageviews) / sum(visits)",
     "bounce_rate": "sum(bounces) / sum(bounce_visits) * 100",
     "visit_duration": "sum(duration) / sum(visits)",
+    # revenue goals only ({revenue}: the row is a revenue goal's event name), as the raw engine
+    "total_revenue": "sumIf(revenue, {revenue})",
+    "average_revenue": ("if(sumIf(revenue_n, {revenue}) = 0, NULL, "
+                        "sumIf(revenue, {revenue}) / sumIf(revenue_n, {revenue}))"),
 }
 
 
-def metric_sql(metric: str, start: str) -> str:
-    """The aggregate of `metric` over the rows of a bucket whose first day is the SQL expression `start`."""
-    return METRIC_SQL[metric].replace("{start}", start)
+def sides(dim: str) -> tuple[str | None, str]:
+    """(filter side, breakdown side) of a pair dimension "F>D"; (None, dim) for a plain one."""
+    if ">" in dim:
+        f, d = dim.split(">", 1)
+        return f, d
+    return None, dim
+
+
+def has_event_side(dim: str) -> bool:
+    return any(side in EVENT_DIMS for side in sides(dim))
+
+
+def metric_sql(metric: str, start: str, revenue: str = "0") -> str:
+    """The aggregate of `metric` over the rows of a bucket whose first day is the SQL expression `start`
+    (`revenue`: whether a row counts for the revenue metrics)."""
+    return METRIC_SQL[metric].replace("{start}", start).replace("{revenue}", revenue)
 
 
 def day_bounds(first: date, last: date, tz: str) -> tuple[datetime, datetime]:
@@ -79,16 +104,98 @@ def _sessions(params: Params, site: str, start: datetime, end: datetime, columns
             f"WHERE site_id = {site} AND {_ts_range(params, start, end)}{restrict} GROUP BY session_id HAVING v_ev > 0")
 
 
-def _visit_pairs(dims: Sequence[str]) -> list[str]:
-    """(dim, value) tuples of the visit dimensions (and the whole site) over a sessions row."""
-    pairs = [f"('{d}', {visit_expression(d)})" for d in dims if d.startswith("visit:")]
-    if NONE in dims:
-        pairs.insert(0, "('', '')")
-    return pairs
+# --- a dimension's (dim, value, in bounce scope) tuples over a visit row and (dim, value) over an event row ---
+
+def _visit_side(side: str) -> tuple[str, bool]:
+    """(SQL over a visit row, is it an array): the value(s) of one side of a dimension for a visit."""
+    if side == NONE:
+        return "''", False
+    if side == "event:page":
+        return "v_pages", True
+    if side == "event:name":
+        return "v_names", True
+    return f"toString({visit_expression(side)})", False
 
 
-def _event_pairs(dims: Sequence[str]) -> list[str]:
-    return [f"('{d}', {'pathname' if d == 'event:page' else 'toString(name)'})" for d in dims if d in EVENT_DIMS]
+def _scope(side: str, x: str) -> str:
+    """Whether a visit counts for bounce_rate next to a page: it entered on it (the raw builder's bscope)."""
+    return f"toUInt8({x} = v_entry_page)" if side == "event:page" else ""
+
+
+def _visit_tuples(dim: str) -> str:
+    """Array(Tuple(dim, value, scope)) of `dim` over a visit row."""
+    f, d = sides(dim)
+    if f is None:
+        expr, many = _visit_side(d)
+        return f"arrayMap(x -> ('{dim}', x, {_scope(d, 'x') or 1}), {expr})" if many else f"[('{dim}', {expr}, 1)]"
+    ef, f_many = _visit_side(f)
+    ed, d_many = _visit_side(d)
+    if f_many and d_many:
+        scope = _scope(f, "x.1") or _scope(d, "x.2") or "1"
+        return f"arrayMap(x -> ('{dim}', concat(x.1, char(31), x.2), {scope}), {_PAIR_ARRAY[(f, d)]})"
+    if f_many:
+        return f"arrayMap(x -> ('{dim}', concat(x, char(31), {ed}), {_scope(f, 'x') or 1}), {ef})"
+    if d_many:
+        return f"arrayMap(x -> ('{dim}', concat({ef}, char(31), x), {_scope(d, 'x') or 1}), {ed})"
+    return f"[('{dim}', concat({ef}, char(31), {ed}), 1)]"
+
+
+_PAIR_ARRAY = {("event:page", "event:name"): "v_page_names", ("event:name", "event:page"): "v_name_pages"}
+_ARRAYS = {
+    "v_pages": "groupUniqArrayIf(pathname, name != 'engagement') AS v_pages",
+    "v_names": "groupUniqArrayIf(toString(name), name != 'engagement') AS v_names",
+    "v_page_names": "groupUniqArrayIf((pathname, toString(name)), name != 'engagement') AS v_page_names",
+    "v_name_pages": "groupUniqArrayIf((toString(name), pathname), name != 'engagement') AS v_name_pages",
+}
+
+
+def _visit_columns(dims: Sequence[str]) -> list[str]:
+    """The visit-row aggregates the tuples of `dims` read."""
+    visit_dims: list[str] = []
+    arrays: list[str] = []
+    for dim in dims:
+        f, d = sides(dim)
+        for side in (f, d):
+            if side is not None and side.startswith("visit:"):
+                visit_dims.append(side)
+        if "event:page" in (f, d):
+            visit_dims.append("visit:entry_page")
+        if f in EVENT_DIMS and d in EVENT_DIMS:
+            arrays.append(_PAIR_ARRAY[(f, d)])
+        else:
+            arrays += [{"event:page": "v_pages", "event:name": "v_names"}[s] for s in (f, d) if s in EVENT_DIMS]
+    return [visit_aggregate(v) for v in dict.fromkeys(visit_dims)] + [_ARRAYS[a] for a in dict.fromkeys(arrays)]
+
+
+def _event_side(side: str) -> str:
+    if side == "event:page":
+        return "pathname"
+    if side == "event:name":
+        return "toString(name)"
+    return f"toString({visit_expression(side)})"  # a visit side: over the joined visit attributes
+
+
+def _event_tuple(dim: str) -> str:
+    f, d = sides(dim)
+    if f is None:
+        return f"('{dim}', {_event_side(d)})"
+    return f"('{dim}', concat({_event_side(f)}, char(31), {_event_side(d)}))"
+
+
+def _event_rows(params: Params, site: str, start: datetime, end: datetime, dims: Sequence[str],
+                restrict: str = "") -> str:
+    """FROM/WHERE of the events in [start, end) with an event side in `dims` (no engagement events), joined to
+    their visit's attributes when a dimension has a visit side."""
+    visit_sides = [s for dim in dims for s in sides(dim) if s is not None and s.startswith("visit:")]
+    where = f"site_id = {site} AND {_ts_range(params, start, end)}{restrict}"
+    source = "events"
+    if visit_sides:
+        columns = [visit_aggregate(v) for v in dict.fromkeys(visit_sides)]
+        visits = (f"SELECT session_id, {', '.join(columns)} FROM events WHERE site_id = {site} AND "
+                  f"{_ts_range(params, start - BEFORE, end + AFTER)}{restrict} GROUP BY session_id")
+        source = f"events INNER JOIN ({visits}) AS s USING session_id"
+    return (f"FROM {source} ARRAY JOIN [{', '.join(_event_tuple(d) for d in dims)}] AS kv "
+            f"WHERE {where} AND name != 'engagement'")
 
 
 def _visit_sums(params: Params, site: str, tz: str, first: date, last: date, dims: Sequence[str],
@@ -97,27 +204,16 @@ def _visit_sums(params: Params, site: str, tz: str, first: date, last: date, dim
     end = end + AFTER if until is None else min(end + AFTER, until)
     if since is not None:
         start = max(start, since)
-    visit_dims = [d for d in dims if d.startswith("visit:")]
-    needed = list(dict.fromkeys(visit_dims + (["visit:entry_page"] if "event:page" in dims else [])))
-    columns = [visit_aggregate(d) for d in needed]
-    pairs = _visit_pairs(dims)
-    arrays = [f"[{', '.join(pairs)}]"] if pairs else []
-    if "event:page" in dims:
-        columns.append("groupUniqArrayIf(pathname, name != 'engagement') AS v_pages")
-        arrays.append("arrayMap(p -> ('event:page', p), v_pages)")
-    if "event:name" in dims:
-        columns.append("groupUniqArrayIf(toString(name), name != 'engagement') AS v_names")
-        arrays.append("arrayMap(n -> ('event:name', n), v_names)")
-    sessions = _sessions(params, site, start - BEFORE, end, columns)
-    is_visit = "NOT startsWith(kv.1, 'event:')"
-    scope = "(kv.1 != 'event:page' OR kv.2 = v_entry_page)" if "event:page" in dims else "1"
+    sessions = _sessions(params, site, start - BEFORE, end, _visit_columns(dims))
+    tuples = ", ".join(_visit_tuples(d) for d in dims)
+    is_visit = "NOT like(kv.1, '%event:%')"  # visit numbers only: an event side's come from its events
     started = "" if since is None else f"AND v_start >= {params.add(since, TS_TYPE)} "
     return (f"SELECT toDate(v_start, {params.add(tz)}) AS day, kv.1 AS dim, kv.2 AS value, {ZERO} AS visitors_day, "
             f"{ZERO} AS visitors_prev, toUInt64(sumIf(v_pv, {is_visit})) AS pageviews, "
             f"toUInt64(sumIf(v_ev, {is_visit})) AS events, toUInt64(count()) AS visits, "
-            f"toUInt64(sumIf(v_is_bounce, {scope})) AS bounces, toUInt64(countIf({scope})) AS bounce_visits, "
-            f"toUInt64(sum(v_duration)) AS duration, toUInt64(sum(v_pv)) AS visit_pageviews "
-            f"FROM ({sessions}) ARRAY JOIN arrayConcat({', '.join(arrays)}) AS kv "
+            f"toUInt64(sumIf(v_is_bounce, kv.3)) AS bounces, toUInt64(countIf(kv.3)) AS bounce_visits, "
+            f"toUInt64(sum(v_duration)) AS duration, toUInt64(sum(v_pv)) AS visit_pageviews, {NO_REVENUE} "
+            f"FROM ({sessions}) ARRAY JOIN arrayConcat({tuples}) AS kv "
             f"WHERE day >= {params.add(first, 'Date')} AND day <= {params.add(last, 'Date')} {started}"
             f"GROUP BY day, dim, value")
 
@@ -130,9 +226,10 @@ def _event_sums(params: Params, site: str, tz: str, first: date, last: date, dim
     return (f"SELECT toDate(ts, {params.add(tz)}) AS day, kv.1 AS dim, kv.2 AS value, {ZERO} AS visitors_day, "
             f"{ZERO} AS visitors_prev, toUInt64(countIf(name = 'pageview')) AS pageviews, "
             f"toUInt64(count()) AS events, {ZERO} AS visits, {ZERO} AS bounces, {ZERO} AS bounce_visits, "
-            f"{ZERO} AS duration, {ZERO} AS visit_pageviews "
-            f"FROM events ARRAY JOIN [{', '.join(_event_pairs(dims))}] AS kv "
-            f"WHERE site_id = {site} AND {_ts_range(params, start, end)} AND name != 'engagement' "
+            f"{ZERO} AS duration, {ZERO} AS visit_pageviews, "
+            f"toDecimal128(sumIf(revenue_amount, revenue_amount IS NOT NULL), 3) AS revenue, "
+            f"toUInt64(countIf(revenue_amount IS NOT NULL)) AS revenue_n "
+            f"{_event_rows(params, site, start, end, [d for d in dims if has_event_side(d)])} "
             f"GROUP BY day, dim, value")
 
 
@@ -143,55 +240,73 @@ def id_lifetime_start(since: datetime) -> datetime:
 
 
 def _memberships(params: Params, site: str, tz: str, first: date, last: date, dims: Sequence[str],
-                 until: datetime | None, since: datetime | None) -> str:
-    """(day, dim, value, visitor, t) rows of local days first-1..last: an event of the value (event dimensions)
-    or a visit with the value starting (visit dimensions, whole site) at `t`. After a watermark (`since`) only the
-    ids seen from it on matter: the rows are restricted to them, and to their lifetime (whole visits included, as
-    a visit keeps its id), so a tail reads hours of events, not two days."""
-    start, end = day_bounds(first - timedelta(days=1), last, tz)
+                 until: datetime | None, start: datetime | None, restrict: str) -> str:
+    """(day, dim, value, visitor, t) rows of local days first..last: an event of the value (a dimension with an
+    event side) or a visit with the value starting (visit dimensions, whole site) at `t`. `start`: read events from
+    there (a tail: its ids' lifetime) instead of the visits' usual margin; `restrict`: more WHERE on events."""
+    lo, end = day_bounds(first, last, tz)
     tzp = params.add(tz)
     cap = end if until is None else min(end, until)
-    restrict = ""
-    before = BEFORE
-    if since is not None:
-        restrict = (f" AND visitor_id IN (SELECT visitor_id FROM events WHERE site_id = {site} AND "
-                    f"{_ts_range(params, since, cap)})")
-        start, before = max(start, id_lifetime_start(since)), timedelta(0)
+    before = BEFORE if start is None else timedelta(0)
+    lo = lo if start is None else max(lo, start)
     parts = []
-    pairs = _visit_pairs(dims)
-    if pairs:
+    visit_dims = [d for d in dims if not has_event_side(d)]
+    if visit_dims:
         visit_end = end + AFTER if until is None else min(end + AFTER, until)
-        columns = [visit_aggregate(d) for d in dims if d.startswith("visit:")]
-        sessions = _sessions(params, site, start - before, visit_end, columns, restrict)
+        sessions = _sessions(params, site, lo - before, visit_end, _visit_columns(visit_dims), restrict)
+        tuples = ", ".join(_visit_tuples(d) for d in visit_dims)
         parts.append(f"SELECT toDate(v_start, {tzp}) AS day, kv.1 AS dim, kv.2 AS value, v_visitor AS visitor, "
-                     f"v_start AS t FROM ({sessions}) ARRAY JOIN [{', '.join(pairs)}] AS kv")
-    events = _event_pairs(dims)
-    if events:
+                     f"v_start AS t FROM ({sessions}) ARRAY JOIN arrayConcat({tuples}) AS kv")
+    event_dims = [d for d in dims if has_event_side(d)]
+    if event_dims:
         parts.append(f"SELECT toDate(ts, {tzp}) AS day, kv.1 AS dim, kv.2 AS value, visitor_id AS visitor, ts AS t "
-                     f"FROM events ARRAY JOIN [{', '.join(events)}] AS kv WHERE site_id = {site} AND "
-                     f"{_ts_range(params, start, cap)} AND name != 'engagement'{restrict}")
+                     f"{_event_rows(params, site, lo, cap, event_dims, restrict)}")
     return " UNION ALL ".join(parts)
 
 
 def _visitors(params: Params, site: str, tz: str, first: date, last: date, dims: Sequence[str],
               until: datetime | None, since: datetime | None) -> str:
-    """visitors_day / visitors_prev rows of days first..last (with `since`: only the ids first seen on a day
-    from `since` on, i.e. what the rows before the watermark do not count yet)."""
-    members = _memberships(params, site, tz, first, last, dims, until, since)
-    pre = "" if since is None else f", groupUniqArrayIf(day, t < {params.add(since, TS_TYPE)}) AS pre"
-    new = "" if since is None else " AND NOT has(pre, x)"
-    per_id = (f"SELECT dim, value, visitor, groupUniqArray(day) AS days{pre} FROM ({members}) "
+    """visitors_day / visitors_prev rows of days first..last. Without `since`: distinct ids per day, and the
+    previous-day overlap from the ids whose events span a local midnight (no other id can be a member on two
+    days). With `since` (a tail after a watermark): only the ids first seen on a day from `since` on, i.e. what the
+    rows before the watermark do not count yet, and how many of them were members the day before."""
+    zeros = ", ".join([f"{ZERO} AS {c}" for c in COLUMNS[2:-2]] + [NO_REVENUE])
+    first_p, last_p = params.add(first, "Date"), params.add(last, "Date")
+    span = f"x >= {first_p} AND x <= {last_p}"
+    if since is None:
+        members = _memberships(params, site, tz, first, last, dims, until, None, "")
+        per_day = (f"SELECT day, dim, value, toUInt64(uniqExact(visitor)) AS visitors_day, {ZERO} AS visitors_prev, "
+                   f"{zeros} FROM ({members}) WHERE day >= {first_p} AND day <= {last_p} "
+                   f"GROUP BY day, dim, value")
+        lo, end = day_bounds(first - timedelta(days=1), last, tz)
+        tzp = params.add(tz)
+        spanning = (f" AND visitor_id IN (SELECT visitor_id FROM events WHERE site_id = {site} AND "
+                    f"{_ts_range(params, lo - BEFORE, end + AFTER)} GROUP BY visitor_id "
+                    f"HAVING toDate(min(ts), {tzp}) != toDate(max(ts), {tzp}))")
+        members = _memberships(params, site, tz, first - timedelta(days=1), last, dims, until, None, spanning)
+        per_id = (f"SELECT dim, value, visitor, groupUniqArray(day) AS days FROM ({members}) "
+                  f"GROUP BY dim, value, visitor")
+        prev = (f"SELECT d AS day, dim, value, {ZERO} AS visitors_day, "
+                f"toUInt64(countIf(has(days, subtractDays(d, 1)))) AS visitors_prev, {zeros} "
+                f"FROM ({per_id}) ARRAY JOIN arrayFilter(x -> {span}, days) AS d GROUP BY d, dim, value")
+        return f"{per_day} UNION ALL {prev}"
+    _, end = day_bounds(first, last, tz)
+    cap = end if until is None else min(end, until)
+    tail_ids = (f" AND visitor_id IN (SELECT visitor_id FROM events WHERE site_id = {site} AND "
+                f"{_ts_range(params, since, cap)})")
+    members = _memberships(params, site, tz, first - timedelta(days=1), last, dims, until,
+                           id_lifetime_start(since), tail_ids)
+    per_id = (f"SELECT dim, value, visitor, groupUniqArray(day) AS days, "
+              f"groupUniqArrayIf(day, t < {params.add(since, TS_TYPE)}) AS pre FROM ({members}) "
               f"GROUP BY dim, value, visitor")
-    keep = f"x >= {params.add(first, 'Date')} AND x <= {params.add(last, 'Date')}{new}"
     return (f"SELECT d AS day, dim, value, toUInt64(count()) AS visitors_day, "
-            f"toUInt64(countIf(has(days, subtractDays(d, 1)))) AS visitors_prev, {ZERO} AS pageviews, "
-            f"{ZERO} AS events, {ZERO} AS visits, {ZERO} AS bounces, {ZERO} AS bounce_visits, {ZERO} AS duration, "
-            f"{ZERO} AS visit_pageviews FROM ({per_id}) ARRAY JOIN arrayFilter(x -> {keep}, days) AS d "
+            f"toUInt64(countIf(has(days, subtractDays(d, 1)))) AS visitors_prev, {zeros} "
+            f"FROM ({per_id}) ARRAY JOIN arrayFilter(x -> {span} AND NOT has(pre, x), days) AS d "
             f"GROUP BY d, dim, value")
 
 
 def compute_sql(params: Params, site_id: int, tz: str, first: date, last: date,
-                dims: Sequence[str] = DIMENSIONS, until: datetime | None = None,
+                dims: Sequence[str] = JOB_DIMENSIONS, until: datetime | None = None,
                 since: datetime | None = None) -> str:
     """SELECT day, dim, value, <COLUMNS> of local days first..last from raw events.
 
@@ -201,7 +316,7 @@ def compute_sql(params: Params, site_id: int, tz: str, first: date, last: date,
     first seen on their day from it on."""
     site = params.add(int(site_id), "UInt32")
     parts = [_visit_sums(params, site, tz, first, last, dims, until, since)]
-    if any(d in EVENT_DIMS for d in dims):
+    if any(has_event_side(d) for d in dims):
         parts.append(_event_sums(params, site, tz, first, last, dims, until, since))
     parts.append(_visitors(params, site, tz, first, last, dims, until, since))
     sums = ", ".join(f"sum({c}) AS {c}" for c in COLUMNS)
@@ -209,12 +324,26 @@ def compute_sql(params: Params, site_id: int, tz: str, first: date, last: date,
 
 
 def stored_sql(params: Params, site_id: int, dim: str, days: Sequence[date], gens: Sequence[int],
-               values: Sequence[str] = ()) -> str:
-    """The current generation's rows of `dim` for `days` (rollup_days says which generation is current)."""
+               values: Sequence[str] = (), prefix: str = "") -> str:
+    """The current generation's rows of `dim` for `days` (rollup_days says which generation is current); with a
+    `prefix` (a pair's filter value and SEP), only its rows."""
     where = (f"site_id = {params.add(int(site_id), 'UInt32')} AND dim = {params.add(dim)} "
              f"AND day >= {params.add(min(days), 'Date')} AND day <= {params.add(max(days), 'Date')} "
              f"AND gen = transform(day, {params.add(list(days), 'Array(Date)')}, "
              f"{params.add(list(gens), 'Array(UInt64)')}, toUInt64(0))")
     if values:
         where += f" AND value IN {params.add(list(values), 'Array(String)')}"
+    where += prefix_sql(params, prefix)
     return f"SELECT day, value, {', '.join(COLUMNS)} FROM rollup_daily WHERE {where}"
+
+
+def value_sql(params: Params, prefix: str) -> str:
+    """A row's shown value: `value`, or a pair's breakdown value (after the filter's `prefix`)."""
+    if not prefix:
+        return "value"
+    return f"substring(value, {params.add(len(prefix.encode()) + 1, 'UInt64')})"
+
+
+def prefix_sql(params: Params, prefix: str) -> str:
+    """` AND` the rows of a pair's filter value (nothing without a prefix)."""
+    return f" AND startsWith(value, {params.add(prefix)})" if prefix else ""

@@ -147,7 +147,8 @@ def _sort_page(shaped: _Shaped) -> None:
 
 async def _rollup_plan(store: EventStore, query: Query, site: SiteLike,
                        totals_source: Query | None) -> dict[str, BuiltQuery] | None:
-    if rollup_planner.precheck(query) is not None:
+    goals = rollup_planner.goals_as_names(query, site.goals)
+    if rollup_planner.precheck(query if goals is None else goals.query) is not None:
         return None
     cover = await rollup_coverage.coverage(store, site.id)
     return plan_rollups(query, site, cover, totals_source) if cover.days else None
