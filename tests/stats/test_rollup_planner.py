@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from trail.sites import SiteInfo
-from trail.stats.query import parse_query
+from trail.stats.query import Filter, parse_query
 from trail.stats.rollup_planner import Coverage, DayInfo, decide, precheck, shape
 from trail.stats.rollup_query import plan_rollups
 
@@ -267,3 +267,16 @@ def test_engagement_split_keeps_unservable_rests_raw() -> None:
     for body in ({"filters": [["contains", "event:page", ["/a"]]]}, {"filters": [["is", "visit:city", ["Berlin"]]]}):
         split = split_engagement(q(**{"metrics": PAGES, "dimensions": ["event:page"], **body}))
         assert split is not None and decide(split[0], FULL, 0).plan is None  # the runner then runs it all raw
+
+
+def test_a_custom_event_goal_filter_maps_to_its_event_name() -> None:
+    from trail.sites import Goal
+    from trail.stats.rollup_planner import goals_as_names
+
+    goals = (Goal(1, "Sign-ups", "Signup", None, "EUR"), Goal(2, "Pricing", None, "/pricing", None))
+    mapped = goals_as_names(q(dimensions=["visit:source"], filters=[["is", "event:goal", ["Sign-ups"]]]), goals)
+    assert mapped is not None and mapped.all_revenue and not mapped.names
+    assert mapped.query.filters == (Filter("is", "event:name", ("Signup",)),)
+    assert decide(mapped.query, FULL, 0).plan.prefix == "Signup\x1f"  # type: ignore[union-attr]
+    assert goals_as_names(q(filters=[["is", "event:goal", ["Pricing"]]]), goals) is None  # a page goal
+    assert goals_as_names(q(filters=[["is", "event:goal", ["Sign-ups", "Pricing"]]]), goals) is None

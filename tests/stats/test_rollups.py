@@ -311,6 +311,31 @@ async def test_goals_breakdown_from_event_name_rollups(store: EventStore, big: l
             assert close(a, b, TOL.get(metric, 0.02), absolute=2), (key, metric, a, b)
 
 
+@pytest.mark.parametrize("body", [
+    {"metrics": ["visitors", "events", "total_revenue", "average_revenue"]},
+    {"metrics": ["visitors", "visits", "pageviews"], "dimensions": ["time:day"]},
+    {"metrics": ["visitors", "events", "conversion_rate"], "dimensions": ["visit:source"]},
+    {"metrics": ["visitors", "pageviews"], "dimensions": ["event:page"]},
+    {"metrics": ["visitors", "percentage"], "dimensions": ["visit:device"]},
+])
+async def test_a_custom_event_goal_filter_reads_its_event_name_rows(store: EventStore, big: list[Row],
+                                                                    body: dict[str, Any]) -> None:
+    """A dashboard filtered on a custom-event goal: the event-name rows (pairs for breakdowns), as raw."""
+    site = replace(BIG, goals=GOALS)
+    body = {**body, "date_range": "30d", "filters": [["is", "event:goal", ["Signup"]]]}
+    approx = await ask(store, site, 0, **body)
+    exact = await ask(store, site, 10**15, **body)
+    assert approx["meta"].get("approximate") is True and "approximate" not in exact["meta"]
+    got, want = by_key(approx), by_key(exact)
+    assert set(got) == set(want) and want
+    for key, values in want.items():
+        for metric, a, b in zip(body["metrics"], got[key], values):
+            if metric in ("total_revenue", "average_revenue"):
+                assert a == b, (key, metric)
+            else:
+                assert close(a, b, TOL.get(metric, 0.02), absolute=2), (key, metric, a, b)
+
+
 PAGES = ["visitors", "pageviews", "scroll_depth", "time_on_page"]
 
 

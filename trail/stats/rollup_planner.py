@@ -190,30 +190,45 @@ def _watermark(coverage: Coverage, days: list[date], missing: list[date], today:
 
 @dataclass(frozen=True)
 class GoalNames:
-    """An event:goal breakdown as the event:name breakdown of its goals' event names."""
+    """A query on custom-event goals as the same query on their event names."""
 
     query: Query
-    names: tuple[str, ...]  # the goals' event names, in the site's goal order
-    labels: tuple[str, ...]  # their display names (the rows' dimension values)
-    revenue: tuple[str, ...]  # the event names of revenue goals (the only rows with revenue, as the raw engine)
+    names: tuple[str, ...] = ()  # a goal breakdown: the goals' event names, in the site's goal order ...
+    labels: tuple[str, ...] = ()  # ... and their display names (the rows' dimension values)
+    revenue: tuple[str, ...] = ()  # a goal breakdown: the event names of revenue goals (their rows have revenue)
+    all_revenue: bool = False  # a revenue goal's filter: every row's revenue counts
 
 
 def goals_as_names(query: Query, goals: Sequence[Any]) -> GoalNames | None:
-    """When every goal of the site is a custom-event goal (distinct names), an unfiltered event:goal breakdown
-    is the event:name breakdown of their names: a goal's uniques and total are its event's visitors and events,
-    its revenue that of its events with an amount. Page-path goals (pageviews only, wildcards) stay raw."""
-    if query.dimensions != ("event:goal",) or query.filters or not goals:
+    """Custom-event goals are their event names (the raw engine's goal condition is `name = <event>`):
+    - an unfiltered event:goal breakdown whose goals are all custom-event goals (distinct names) is the event:name
+      breakdown of those names: a goal's uniques and total are its event's visitors and events, its revenue that
+      of its events with an amount (revenue goals only);
+    - one `is` filter on one custom-event goal is an `is` filter on its event name (same events selected).
+    Page-path goals (pageviews only, wildcards) stay raw. None when neither applies."""
+    if not goals:
         return None
-    if any(not g.event_name for g in goals) or not set(query.metrics) <= GOAL_METRICS:
+    by_name = {g.display_name: g for g in goals}
+    if query.dimensions == ("event:goal",) and not query.filters:
+        if any(not g.event_name for g in goals) or not set(query.metrics) <= GOAL_METRICS:
+            return None
+        names = tuple(str(g.event_name) for g in goals)
+        if len(set(names)) != len(names):
+            return None
+        order = tuple(("event:name" if n == "event:goal" else n, d) for n, d in query.order_by)
+        mapped = replace(query, dimensions=("event:name",), filters=(Filter("is", "event:name", names),),
+                         order_by=order)
+        return GoalNames(mapped, names, tuple(g.display_name for g in goals),
+                         tuple(str(g.event_name) for g in goals if g.currency))
+    if "event:goal" in query.dimensions or len(query.filters) != 1 or not isinstance(query.filters[0], Filter):
         return None
-    names = tuple(str(g.event_name) for g in goals)
-    if len(set(names)) != len(names):
+    f = query.filters[0]
+    goal = by_name.get(f.values[0]) if f.dimension == "event:goal" and f.op == "is" and len(f.values) == 1 \
+        else None
+    if goal is None or not goal.event_name or not f.case_sensitive:
         return None
-    order = tuple(("event:name" if n == "event:goal" else n, d) for n, d in query.order_by)
-    mapped = replace(query, dimensions=("event:name",), filters=(Filter("is", "event:name", names),),
-                     order_by=order)
-    return GoalNames(mapped, names, tuple(g.display_name for g in goals),
-                     tuple(str(g.event_name) for g in goals if g.currency))
+    mapped = replace(query, filters=(Filter("is", "event:name", (str(goal.event_name),)),))
+    return GoalNames(mapped, all_revenue=bool(goal.currency))
 
 
 def split_engagement(query: Query) -> tuple[Query, tuple[str, ...]] | None:

@@ -58,12 +58,16 @@ def build_rollup(query: Query, site: SiteLike, plan: RollupPlan, paginate: bool 
     if plan.time_dim:
         key = "toString(toStartOfMonth(day))" if plan.time_dim == "time:month" else f"toString({start})"
         select.append(f"{key} AS d0")
-    elif goals is not None:
+    elif goals is not None and goals.names:
         select.append(f"transform(value, {params.add(list(goals.names), 'Array(String)')}, "
                       f"{params.add(list(goals.labels), 'Array(String)')}, value) AS d0")
     elif dims:
         select.append(f"{value_sql(params, plan.prefix)} AS d0")
-    revenue = "0" if goals is None else f"has({params.add(list(goals.revenue), 'Array(String)')}, value)"
+    revenue = "0"
+    if goals is not None and goals.all_revenue:
+        revenue = "1"
+    elif goals is not None and goals.revenue:
+        revenue = f"has({params.add(list(goals.revenue), 'Array(String)')}, value)"
     select += [f"{metric_sql(m, start, revenue)} AS m_{m}" for m in metrics]
     sql = f"SELECT {', '.join(select)} FROM ({' UNION ALL '.join(parts)})"
     if dims:
@@ -88,6 +92,8 @@ def plan_rollups(query: Query, site: SiteLike, coverage: Coverage, totals_source
         out["total_rows"] = BuiltQuery(f"SELECT count() AS n FROM ({inner.sql})", inner.params, (), ("n",), False)
     if "percentage" in query.metrics:
         totals = totals_query(totals_source or query)
+        mapped = goals_as_names(totals, site.goals)
+        totals = totals if mapped is None else mapped.query
         total_plan = decide(totals, coverage, 0).plan
         if total_plan is None:
             return None

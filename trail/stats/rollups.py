@@ -37,7 +37,12 @@ DIMENSIONS = (NONE, *EVENT_DIMS, *VISIT_DIMS)
 PAIR_FILTERS = ("visit:source", "visit:country", "visit:device", "visit:browser", "visit:os", "visit:utm_source",
                 "visit:utm_medium", "visit:utm_campaign", "event:page", "event:name")
 SEP = "\x1f"
-PAIRS = tuple(f"{f}>{d}" for f in PAIR_FILTERS for d in DIMENSIONS if d not in (NONE, f))
+# ... and the breakdowns they are paired with: the dashboard's lists (not regions, cities, referrers, screen sizes,
+# utm term/content: those tabs stay raw under a filter).
+PAIR_BREAKDOWNS = ("event:page", "event:name", "visit:entry_page", "visit:exit_page", "visit:source", "visit:country",
+                   "visit:device", "visit:browser", "visit:os", "visit:utm_source", "visit:utm_medium",
+                   "visit:utm_campaign")
+PAIRS = tuple(f"{f}>{d}" for f in PAIR_FILTERS for d in PAIR_BREAKDOWNS if d != f)
 JOB_DIMENSIONS = DIMENSIONS + PAIRS
 COLUMNS = ("visitors_day", "visitors_prev", "pageviews", "events", "visits", "bounces", "bounce_visits", "duration",
            "visit_pageviews", "revenue", "revenue_n")
@@ -208,7 +213,9 @@ def _visit_sums(params: Params, site: str, tz: str, first: date, last: date, dim
     tuples = ", ".join(_visit_tuples(d) for d in dims)
     is_visit = "NOT like(kv.1, '%event:%')"  # visit numbers only: an event side's come from its events
     started = "" if since is None else f"AND v_start >= {params.add(since, TS_TYPE)} "
-    return (f"SELECT toDate(v_start, {params.add(tz)}) AS day, kv.1 AS dim, kv.2 AS value, {ZERO} AS visitors_day, "
+    # distinct ids of the day (a tail's come from _visitors: only the ids new on their day count there)
+    visitors = ZERO if since is not None else f"toUInt64(uniqExactIf(v_visitor, {is_visit}))"
+    return (f"SELECT toDate(v_start, {params.add(tz)}) AS day, kv.1 AS dim, kv.2 AS value, {visitors} AS visitors_day, "
             f"{ZERO} AS visitors_prev, toUInt64(sumIf(v_pv, {is_visit})) AS pageviews, "
             f"toUInt64(sumIf(v_ev, {is_visit})) AS events, toUInt64(count()) AS visits, "
             f"toUInt64(sumIf(v_is_bounce, kv.3)) AS bounces, toUInt64(countIf(kv.3)) AS bounce_visits, "
@@ -223,7 +230,8 @@ def _event_sums(params: Params, site: str, tz: str, first: date, last: date, dim
     start, end = day_bounds(first, last, tz)
     start = start if since is None else max(start, since)
     end = end if until is None else min(end, until)
-    return (f"SELECT toDate(ts, {params.add(tz)}) AS day, kv.1 AS dim, kv.2 AS value, {ZERO} AS visitors_day, "
+    visitors = ZERO if since is not None else "toUInt64(uniqExact(visitor_id))"
+    return (f"SELECT toDate(ts, {params.add(tz)}) AS day, kv.1 AS dim, kv.2 AS value, {visitors} AS visitors_day, "
             f"{ZERO} AS visitors_prev, toUInt64(countIf(name = 'pageview')) AS pageviews, "
             f"toUInt64(count()) AS events, {ZERO} AS visits, {ZERO} AS bounces, {ZERO} AS bounce_visits, "
             f"{ZERO} AS duration, {ZERO} AS visit_pageviews, "
@@ -266,18 +274,15 @@ def _memberships(params: Params, site: str, tz: str, first: date, last: date, di
 
 def _visitors(params: Params, site: str, tz: str, first: date, last: date, dims: Sequence[str],
               until: datetime | None, since: datetime | None) -> str:
-    """visitors_day / visitors_prev rows of days first..last. Without `since`: distinct ids per day, and the
-    previous-day overlap from the ids whose events span a local midnight (no other id can be a member on two
-    days). With `since` (a tail after a watermark): only the ids first seen on a day from `since` on, i.e. what the
-    rows before the watermark do not count yet, and how many of them were members the day before."""
+    """visitors_day / visitors_prev rows of days first..last. Without `since`: the previous-day overlap, from the
+    ids whose events span a local midnight (no other id can be a member on two days; the distinct ids of a day
+    come with the sums). With `since` (a tail after a watermark): only the ids first seen on a day from `since`
+    on, i.e. what the rows before the watermark do not count yet, and how many of them were members the day
+    before."""
     zeros = ", ".join([f"{ZERO} AS {c}" for c in COLUMNS[2:-2]] + [NO_REVENUE])
     first_p, last_p = params.add(first, "Date"), params.add(last, "Date")
     span = f"x >= {first_p} AND x <= {last_p}"
-    if since is None:
-        members = _memberships(params, site, tz, first, last, dims, until, None, "")
-        per_day = (f"SELECT day, dim, value, toUInt64(uniqExact(visitor)) AS visitors_day, {ZERO} AS visitors_prev, "
-                   f"{zeros} FROM ({members}) WHERE day >= {first_p} AND day <= {last_p} "
-                   f"GROUP BY day, dim, value")
+    if since is None:  # visitors_day comes with the sums (_visit_sums, _event_sums)
         lo, end = day_bounds(first - timedelta(days=1), last, tz)
         tzp = params.add(tz)
         spanning = (f" AND visitor_id IN (SELECT visitor_id FROM events WHERE site_id = {site} AND "
@@ -289,7 +294,7 @@ def _visitors(params: Params, site: str, tz: str, first: date, last: date, dims:
         prev = (f"SELECT d AS day, dim, value, {ZERO} AS visitors_day, "
                 f"toUInt64(countIf(has(days, subtractDays(d, 1)))) AS visitors_prev, {zeros} "
                 f"FROM ({per_id}) ARRAY JOIN arrayFilter(x -> {span}, days) AS d GROUP BY d, dim, value")
-        return f"{per_day} UNION ALL {prev}"
+        return prev
     _, end = day_bounds(first, last, tz)
     cap = end if until is None else min(end, until)
     tail_ids = (f" AND visitor_id IN (SELECT visitor_id FROM events WHERE site_id = {site} AND "
