@@ -1,5 +1,5 @@
 """Live benchmark: N websocket clients on one site while events arrive at a fixed rate; prints POST->frame latency,
-server CPU per second, RSS growth, and CPU from 1 to N clients.
+server CPU per second (total, and its user and system parts), RSS growth, and CPU from 1 to N clients.
 
     .venv/bin/python bench/live.py [--clients 1,100,1000] [--rate 1000] [--seconds 10] [--redis redis://...]
 
@@ -43,9 +43,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def cpu_seconds(pid: int) -> float:
+def cpu_split(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of pid so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
+    return int(fields[11]) / TICKS, int(fields[12]) / TICKS
+
+
+def cpu_seconds(pid: int) -> float:
+    return sum(cpu_split(pid))
 
 
 def rss_mb(pid: int) -> float:
@@ -125,7 +130,7 @@ async def phase(base: str, key: str, domain: str, n: int, rate: int, seconds: fl
     batch = max(1, rate // 10)
     posts: list[tuple[float, int]] = []  # (post start, pageviews total once this batch is in)
     total = sent_before
-    cpu0, t0 = cpu_seconds(pid), time.monotonic()
+    (user0, sys0), t0 = cpu_split(pid), time.monotonic()
     rss_peak = rss_mb(pid)
     async with httpx.AsyncClient(timeout=30) as http:
         next_at = time.monotonic()
@@ -142,7 +147,8 @@ async def phase(base: str, key: str, domain: str, n: int, rate: int, seconds: fl
             rss_peak = max(rss_peak, rss_mb(pid))
             next_at += 0.1
             await asyncio.sleep(max(0.0, next_at - time.monotonic()))
-    cpu = (cpu_seconds(pid) - cpu0) / (time.monotonic() - t0)
+    (user1, sys1), elapsed = cpu_split(pid), time.monotonic() - t0
+    user, system = (user1 - user0) / elapsed, (sys1 - sys0) / elapsed
     await asyncio.sleep(1.5)
     await clients.close()
     latencies = []
@@ -154,7 +160,8 @@ async def phase(base: str, key: str, domain: str, n: int, rate: int, seconds: fl
     delivered = len(latencies) / max(1, len(posts) * n)
     frames = statistics.mean(len(log) for log in clients.frames) / (seconds + 2.5)
     return {"clients": n, "events": total - sent_before, "p50_ms": pct(latencies, 0.5) * 1000,
-            "p99_ms": pct(latencies, 0.99) * 1000, "cpu_per_s": cpu, "rss_peak_mb": rss_peak,
+            "p99_ms": pct(latencies, 0.99) * 1000, "cpu_per_s": user + system,
+            "user_per_s": user, "sys_per_s": system, "rss_peak_mb": rss_peak,
             "delivered": delivered, "frames_per_s_per_client": frames, "total": total}
 
 
@@ -221,7 +228,7 @@ async def main() -> None:
                   f"idle CPU {idle_cpu:.3f} s/s; "
                   f"rate {args.rate} events/s, {args.seconds:.0f} s per step")
             print(f"{'clients':>8} {'events':>7} {'p50 ms':>7} {'p99 ms':>7} {'CPU s/s':>8} {'RSS+ MB':>8} "
-                  f"{'delivered':>9} {'frames/s':>8}")
+                  f"{'delivered':>9} {'frames/s':>8} {'user':>6} {'sys':>6}")
             results, sent = [], warmup
             for n in counts:
                 r = await phase(base, key, "bench.test", n, args.rate, args.seconds, proc.pid, sent)
@@ -229,7 +236,8 @@ async def main() -> None:
                 results.append(r)
                 print(f"{n:>8} {r['events']:>7} {r['p50_ms']:>7.0f} {r['p99_ms']:>7.0f} {r['cpu_per_s']:>8.3f} "
                       f"{r['rss_peak_mb'] - idle_rss:>8.0f} {r['delivered']:>9.1%} "
-                      f"{r['frames_per_s_per_client']:>8.2f}", flush=True)
+                      f"{r['frames_per_s_per_client']:>8.2f} {r['user_per_s']:>6.3f} {r['sys_per_s']:>6.3f}",
+                      flush=True)
             if len(results) > 1:
                 print(f"CPU {results[-1]['clients']} clients / {results[0]['clients']} client: "
                       f"{results[-1]['cpu_per_s'] / results[0]['cpu_per_s']:.2f}x; "

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from tests.live.helpers import FakeClock, entry, event
-from trail.live.hub import CLOSE_TOO_SLOW, Hub
+from trail.live.hub import CLOSE_REVOKED, CLOSE_TOO_SLOW, Hub
 from trail.live.renderers import register_renderer, unregister_renderer
 from trail.live.ticker import LiveEngine
 
@@ -139,3 +139,74 @@ async def test_the_tick_loop_pushes_a_change_within_250_ms() -> None:
         engine.hub.disconnect(client)
     finally:
         await engine.close()
+
+
+async def test_publish_writes_to_every_socket_inline() -> None:
+    """No task per client per frame: the publisher's loop itself calls each socket's send."""
+    hub = Hub()
+    clients = [hub.connect("json", ((1, "json"),)) for _ in range(3)]
+    got: dict[int, list[str]] = {i: [] for i in range(3)}
+    pumps = []
+    for i, client in enumerate(clients):
+        async def send(frame: str, i: int = i) -> None:
+            got[i].append(frame)
+
+        pumps.append(asyncio.create_task(hub.pump(client, send)))
+    await asyncio.sleep(0)  # the pumps attach their senders
+    assert hub.publish((1, "json"), "x") == 3
+    assert got == {0: ["x"], 1: ["x"], 2: ["x"]}  # sent before this task yielded once
+    assert all(c.sent == 1 and not c.pending for c in clients)
+    for client in clients:
+        client.close(1000, "bye")
+    assert await asyncio.gather(*pumps) == [(1000, "bye")] * 3
+
+
+async def test_a_client_whose_socket_is_full_gets_the_latest_frame_when_it_drains() -> None:
+    hub = Hub()
+    slow, fast = hub.connect("json", ((1, "json"),)), hub.connect("json", ((1, "json"),))
+    room = asyncio.Event()
+    slow_got: list[str] = []
+    fast_got: list[str] = []
+
+    async def slow_send(frame: str) -> None:
+        await room.wait()  # the socket's buffer is full until the test drains it
+        slow_got.append(frame)
+
+    async def fast_send(frame: str) -> None:
+        fast_got.append(frame)
+
+    pumps = [asyncio.create_task(hub.pump(slow, slow_send)), asyncio.create_task(hub.pump(fast, fast_send))]
+    await asyncio.sleep(0)
+    for i in range(5):
+        hub.publish((1, "json"), f"f{i}")
+    assert fast_got == ["f0", "f1", "f2", "f3", "f4"]  # not held up by the slow socket
+    assert slow.busy is not None and slow.pending == {(1, "json"): "f4"} and slow.coalesced == 3
+    room.set()
+    await asyncio.sleep(0.01)
+    assert slow_got == ["f0", "f4"] and slow.busy is None and not slow.pending
+    for client in (slow, fast):
+        client.close(1000, "bye")
+    await asyncio.gather(*pumps)
+
+
+async def test_a_client_closed_while_its_send_waits_ends_at_once() -> None:
+    """An access change closes a socket even when its last send is stuck; the stuck send is cancelled."""
+    hub = Hub()
+    client = hub.connect("json", ((1, "json"),), {"key_id": 1})
+    cancelled: list[bool] = []
+
+    async def stuck(frame: str) -> None:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            cancelled.append(True)
+            raise
+
+    hub.publish((1, "json"), "x")
+    pump = asyncio.create_task(hub.pump(client, stuck))
+    await asyncio.sleep(0.01)
+    assert client.busy is not None
+    assert hub.close_where(lambda c: c.auth.get("key_id") == 1) == 1
+    assert await asyncio.wait_for(pump, 1.0) == (CLOSE_REVOKED, "access revoked")
+    await asyncio.sleep(0)
+    assert cancelled == [True] and not hub.clients

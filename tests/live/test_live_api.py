@@ -210,3 +210,24 @@ async def test_share_revoked_closes_share_sockets(live: dict[str, Any]) -> None:
     assert client.closed is not None and bystander.closed is None
     engine.hub.disconnect(client)
     engine.hub.disconnect(bystander)
+
+
+async def test_frames_go_straight_to_the_servers_asgi_send() -> None:
+    """The hub writes with the server's ASGI send, not through Quart's Websocket.send / send_data (a task switch
+    and a signal per frame per client). Fails when a Quart upgrade changes the internals this relies on (the
+    fallback still works, but the fast path is gone)."""
+    from quart import Quart
+    from quart.asgi import ASGIWebsocketConnection
+
+    from trail.web.live_api import _frame_sender
+
+    sent: list[dict[str, Any]] = []
+
+    async def asgi_send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "websocket", "path": "/api/v2/live", "query_string": b"", "scheme": "ws", "headers": [],
+             "root_path": "", "http_version": "1.1", "subprotocols": [], "extensions": {}}
+    ws = ASGIWebsocketConnection(Quart(__name__), scope)._create_websocket_from_scope(asgi_send)  # type: ignore[arg-type]
+    await _frame_sender(ws)("frame")
+    assert sent == [{"type": "websocket.send", "text": "frame"}]

@@ -3,9 +3,10 @@
 One tail task reads new stream entries (Broker.tail, no consumer group) into the Aggregator and wakes the
 tick task. A tick expires the windows to the clock, then for each watched topic (site, channel kind) that
 changed and was last sent at least `min_interval` ago, or `keepalive` ago whatever happened, builds the
-site's snapshot once, renders each kind once, and publishes the frame to the Hub. So a change reaches the
-sockets within one tail round trip plus at most `min_interval` (250 ms: at most 4 frames/s per site), and the
-cost of a tick grows with the sites that changed, not with the clients watching them.
+site's snapshot once, renders each kind once, and publishes the frame to the Hub, which writes it to every
+socket of the topic in that same loop. So a change reaches the sockets within one tail round trip plus at most
+`min_interval` (250 ms: at most 4 frames/s per site); the rendering cost of a tick grows with the sites that
+changed, not with the clients watching them, and the sending cost is one inline socket write per client.
 """
 
 from __future__ import annotations
