@@ -46,11 +46,6 @@ def test_small_ranges_stay_raw() -> None:
     assert decide(q(date_range="7d"), FULL, 1_000_000).reason == "small"  # 6 rolled-up days: 600k events
 
 
-@pytest.mark.parametrize("metric", ["scroll_depth", "time_on_page"])
-def test_unsupported_metrics(metric: str) -> None:
-    assert decide(q(metrics=[metric], dimensions=["event:page"]), FULL, 0).reason == "metric"
-
-
 def test_goal_breakdowns_map_to_event_names_only_for_custom_event_goals() -> None:
     from trail.sites import Goal
     from trail.stats.rollup_planner import goals_as_names
@@ -227,46 +222,17 @@ def test_top_n_orders_over_every_value() -> None:
 PAGES = ["visitors", "pageviews", "scroll_depth", "time_on_page"]
 
 
-def test_engagement_split_of_the_pages_widget() -> None:
-    from trail.stats.rollup_planner import engagement_query, split_engagement
-
-    query = q(metrics=PAGES, dimensions=["event:page"], pagination={"limit": 9}, include={"total_rows": True})
-    assert decide(query, FULL, 0).reason == "metric"  # whole: never from rollups
-    split = split_engagement(query)
-    assert split is not None
-    rest, engagement = split
-    assert rest.metrics == ("visitors", "pageviews") and engagement == ("scroll_depth", "time_on_page")
-    assert (rest.limit, rest.order_by, rest.include, rest.filters) == (9, query.order_by, query.include, ())
-    assert decide(rest, FULL, 0).reason == "rollups"
-    raw = engagement_query(query, engagement, ("/a", "/b"))
-    assert raw.metrics == engagement and raw.date_range == query.date_range and raw.dimensions == ("event:page",)
-    assert raw.filters[-1].op == "is" and raw.filters[-1].values == ("/a", "/b") and raw.filters[-1].case_sensitive
-    assert (raw.limit, raw.offset, raw.include.total_rows, raw.include.comparisons) == (2, 0, False, None)
-    filtered = q(metrics=PAGES, dimensions=["event:page"], filters=[["is", "event:page", ["/a", "/c"]]])
-    both = engagement_query(filtered, engagement, ("/a",)).filters
-    assert len(both) == 2 and both[0] == filtered.filters[0]  # the query's own filters stay
-
-
-@pytest.mark.parametrize("body", [
-    {"metrics": ["scroll_depth", "time_on_page"], "dimensions": ["event:page"]},  # nothing for rollups
-    {"metrics": ["visitors", "pageviews"], "dimensions": ["event:page"]},  # nothing to split
-    {"metrics": PAGES, "dimensions": ["visit:source"], "filters": [["is", "event:page", ["/a"]]]},
-    {"metrics": PAGES, "dimensions": ["event:page", "visit:source"]},
-    {"metrics": PAGES, "dimensions": ["event:page"], "order_by": [["scroll_depth", "desc"]]},
-    {"metrics": PAGES, "dimensions": ["event:page"], "order_by": [["visitors", "desc"], ["time_on_page", "asc"]]},
+@pytest.mark.parametrize("body, served", [
+    ({"metrics": PAGES, "dimensions": ["event:page"], "pagination": {"limit": 9}}, True),  # the pages widget
+    ({"metrics": PAGES, "dimensions": ["event:page"], "filters": [["is", "visit:country", ["DE"]]]}, True),
+    ({"metrics": PAGES, "dimensions": ["event:page"], "order_by": [["scroll_depth", "desc"]]}, True),
+    ({"metrics": ["scroll_depth", "time_on_page"], "filters": [["is", "event:page", ["/a"]]]}, True),
+    ({"metrics": PAGES, "dimensions": ["event:page"], "filters": [["is", "event:name", ["Signup"]]]}, False),
+    ({"metrics": PAGES, "dimensions": ["visit:source"], "filters": [["is", "event:page", ["/a"]]]}, False),
+    ({"metrics": PAGES, "dimensions": ["event:page"], "filters": [["is", "visit:city", ["Berlin"]]]}, False),
 ])
-def test_no_engagement_split(body: dict[str, Any]) -> None:
-    from trail.stats.rollup_planner import split_engagement
-
-    assert split_engagement(q(**body)) is None
-
-
-def test_engagement_split_keeps_unservable_rests_raw() -> None:
-    from trail.stats.rollup_planner import split_engagement
-
-    for body in ({"filters": [["contains", "event:page", ["/a"]]]}, {"filters": [["is", "visit:city", ["Berlin"]]]}):
-        split = split_engagement(q(**{"metrics": PAGES, "dimensions": ["event:page"], **body}))
-        assert split is not None and decide(split[0], FULL, 0).plan is None  # the runner then runs it all raw
+def test_engagement_metrics_only_over_page_rows(body: dict[str, Any], served: bool) -> None:
+    assert (decide(q(**body), FULL, 0).reason == "rollups") is served
 
 
 def test_a_custom_event_goal_filter_maps_to_its_event_name() -> None:

@@ -11,10 +11,8 @@ Rules (every one unit-tested in tests/stats/test_rollup_planner.py):
 - coverage: every day of the range is rolled up in the query's timezone, is before the site's first day (empty)
   or after today (future, empty), except a suffix of at most MAX_TAIL_DAYS days (a day the job has not reached
   yet) that is computed from raw events at query time, the same way the job computes it;
-- engagement split (`split_engagement`, `engagement_query`): an event:page breakdown asking scroll_depth /
-  time_on_page next to rollup metrics, not ordered by the engagement ones, is answered in two steps when the rest
-  comes from rollups: the page of rows from rollups, then the engagement metrics from raw events (the raw
-  builder's SQL) for those pathnames only (an `is` filter on event:page in the same range);
+- scroll_depth / time_on_page only over page rows (event:page, or a pair broken down by page; not per event
+  name), which carry the per-(page, visit) engagement sums;
 - provisional days (today, and yesterday until it closes: rolled up by the job from the events before its
   watermark `until`) are read from rollups, and only the events from the watermark on come from raw events
   (`since`: minutes of events, not days). When provisional days disagree on their watermark or are followed by a
@@ -28,8 +26,8 @@ from datetime import date, datetime, time, timedelta
 from typing import Any, Mapping, Sequence
 
 from trail.stats.dates import zone
-from trail.stats.query import Filter, Include, Query
-from trail.stats.rollups import DIMENSIONS, METRIC_SQL, NONE, PAIRS, SEP
+from trail.stats.query import Filter, Query
+from trail.stats.rollups import DIMENSIONS, METRIC_SQL, NONE, PAIRS, SEP, page_rows
 from trail.stats.sql_metrics import ENGAGEMENT_METRICS as ENGAGEMENT
 
 MIN_EVENTS = 1_000_000  # TRAIL_ROLLUP_MIN_EVENTS: set by trail.app.start_services
@@ -118,7 +116,12 @@ def precheck(query: Query) -> str | None:
     tz = zone(rng.timezone)
     if rng.start.astimezone(tz).time() != time.min or rng.end.astimezone(tz).time() != time.min:
         return "partial days"
-    return "shape" if shape(query) is None else None
+    found = shape(query)
+    if found is None:
+        return "shape"
+    if set(query.metrics) & ENGAGEMENT and not page_rows(found[0]):
+        return "metric"
+    return None
 
 
 def decide(query: Query, coverage: Coverage, min_events: int | None = None) -> Decision:
@@ -229,24 +232,3 @@ def goals_as_names(query: Query, goals: Sequence[Any]) -> GoalNames | None:
         return None
     mapped = replace(query, filters=(Filter("is", "event:name", (str(goal.event_name),)),))
     return GoalNames(mapped, all_revenue=bool(goal.currency))
-
-
-def split_engagement(query: Query) -> tuple[Query, tuple[str, ...]] | None:
-    """(the query without scroll_depth/time_on_page, those metrics) for an event:page breakdown that asks them next
-    to other metrics and is not ordered by them; the runner answers the first part from rollups when the planner
-    allows it, then the engagement metrics from raw events for the rows found (`engagement_query`). Else None."""
-    engagement = tuple(m for m in query.metrics if m in ENGAGEMENT)
-    rest = tuple(m for m in query.metrics if m not in ENGAGEMENT)
-    if not engagement or not rest or query.dimensions != ("event:page",):
-        return None
-    if any(name in ENGAGEMENT for name, _ in query.order_by):
-        return None  # the page of rows depends on the engagement metrics themselves
-    return replace(query, metrics=rest), engagement
-
-
-def engagement_query(query: Query, metrics: tuple[str, ...], pages: tuple[str, ...]) -> Query:
-    """The raw-events query of the engagement metrics of `pages` (same range and filters, plus event:page is
-    `pages`): per (page, visit) aggregates only read the page's own events, so the values are the full query's."""
-    restrict = Filter("is", "event:page", tuple(pages))
-    return replace(query, metrics=metrics, filters=query.filters + (restrict,), include=Include(), order_by=(),
-                   limit=max(len(pages), 1), offset=0)

@@ -45,7 +45,7 @@ PAIR_BREAKDOWNS = ("event:page", "event:name", "visit:entry_page", "visit:exit_p
 PAIRS = tuple(f"{f}>{d}" for f in PAIR_FILTERS for d in PAIR_BREAKDOWNS if d != f)
 JOB_DIMENSIONS = DIMENSIONS + PAIRS
 COLUMNS = ("visitors_day", "visitors_prev", "pageviews", "events", "visits", "bounces", "bounce_visits", "duration",
-           "visit_pageviews", "revenue", "revenue_n")
+           "visit_pageviews", "revenue", "revenue_n", "eng_visits", "eng_scroll", "eng_ms")
 # A visit's events read around its day: BEFORE only has to exceed the 30-minute session timeout (a visit with events
 # before the day has one within the timeout before midnight, so its start is seen and it is left out); AFTER makes
 # visits that run past midnight whole (longer ones are cut there).
@@ -56,7 +56,11 @@ TS_TYPE = "DateTime64(3, 'UTC')"
 # events up to the session timeout after it (trail.ingest.pipeline, put_session).
 ID_OVERRUN = timedelta(milliseconds=SESSION_TIMEOUT_MS)
 ZERO = "toUInt64(0)"
-NO_REVENUE = "toDecimal128(0, 3) AS revenue, toUInt64(0) AS revenue_n"
+
+
+def _columns(**exprs: str) -> str:
+    """`<expr> AS <column>` for every rollup column in order: the given ones, zero for the others."""
+    return ", ".join(f"{exprs.get(c, 'toDecimal128(0, 3)' if c == 'revenue' else ZERO)} AS {c}" for c in COLUMNS)
 
 # Metric -> aggregate over rollup rows of one bucket; {start}: the bucket's first day (module docstring).
 METRIC_SQL = {
@@ -67,6 +71,9 @@ METRIC_SQL = {
     "views_per_visit": "sum(visit_pageviews) / sum(visits)",
     "bounce_rate": "sum(bounces) / sum(bounce_visits) * 100",
     "visit_duration": "sum(duration) / sum(visits)",
+    # page rows only (the planner sends other dimensions to raw events)
+    "scroll_depth": "if(sum(eng_visits) = 0, NULL, sum(eng_scroll) / sum(eng_visits))",
+    "time_on_page": "if(sum(eng_visits) = 0, NULL, sum(eng_ms) / 1000 / sum(eng_visits))",
     # revenue goals only ({revenue}: the row is a revenue goal's event name), as the raw engine
     "total_revenue": "sumIf(revenue, {revenue})",
     "average_revenue": ("if(sumIf(revenue_n, {revenue}) = 0, NULL, "
@@ -188,9 +195,9 @@ def _event_tuple(dim: str) -> str:
 
 
 def _event_rows(params: Params, site: str, start: datetime, end: datetime, dims: Sequence[str],
-                restrict: str = "") -> str:
-    """FROM/WHERE of the events in [start, end) with an event side in `dims` (no engagement events), joined to
-    their visit's attributes when a dimension has a visit side."""
+                restrict: str = "", engagement: bool = False) -> str:
+    """FROM/WHERE of the events in [start, end) with an event side in `dims` (no engagement events, or only
+    them), joined to their visit's attributes when a dimension has a visit side."""
     visit_sides = [s for dim in dims for s in sides(dim) if s is not None and s.startswith("visit:")]
     where = f"site_id = {site} AND {_ts_range(params, start, end)}{restrict}"
     source = "events"
@@ -200,7 +207,7 @@ def _event_rows(params: Params, site: str, start: datetime, end: datetime, dims:
                   f"{_ts_range(params, start - BEFORE, end + AFTER)}{restrict} GROUP BY session_id")
         source = f"events INNER JOIN ({visits}) AS s USING session_id"
     return (f"FROM {source} ARRAY JOIN [{', '.join(_event_tuple(d) for d in dims)}] AS kv "
-            f"WHERE {where} AND name != 'engagement'")
+            f"WHERE {where} AND name {'=' if engagement else '!='} 'engagement'")
 
 
 def _visit_sums(params: Params, site: str, tz: str, first: date, last: date, dims: Sequence[str],
@@ -215,11 +222,11 @@ def _visit_sums(params: Params, site: str, tz: str, first: date, last: date, dim
     started = "" if since is None else f"AND v_start >= {params.add(since, TS_TYPE)} "
     # distinct ids of the day (a tail's come from _visitors: only the ids new on their day count there)
     visitors = ZERO if since is not None else f"toUInt64(uniqExactIf(v_visitor, {is_visit}))"
-    return (f"SELECT toDate(v_start, {params.add(tz)}) AS day, kv.1 AS dim, kv.2 AS value, {visitors} AS visitors_day, "
-            f"{ZERO} AS visitors_prev, toUInt64(sumIf(v_pv, {is_visit})) AS pageviews, "
-            f"toUInt64(sumIf(v_ev, {is_visit})) AS events, toUInt64(count()) AS visits, "
-            f"toUInt64(sumIf(v_is_bounce, kv.3)) AS bounces, toUInt64(countIf(kv.3)) AS bounce_visits, "
-            f"toUInt64(sum(v_duration)) AS duration, toUInt64(sum(v_pv)) AS visit_pageviews, {NO_REVENUE} "
+    numbers = _columns(visitors_day=visitors, pageviews=f"toUInt64(sumIf(v_pv, {is_visit}))",
+                       events=f"toUInt64(sumIf(v_ev, {is_visit}))", visits="toUInt64(count())",
+                       bounces="toUInt64(sumIf(v_is_bounce, kv.3))", bounce_visits="toUInt64(countIf(kv.3))",
+                       duration="toUInt64(sum(v_duration))", visit_pageviews="toUInt64(sum(v_pv))")
+    return (f"SELECT toDate(v_start, {params.add(tz)}) AS day, kv.1 AS dim, kv.2 AS value, {numbers} "
             f"FROM ({sessions}) ARRAY JOIN arrayConcat({tuples}) AS kv "
             f"WHERE day >= {params.add(first, 'Date')} AND day <= {params.add(last, 'Date')} {started}"
             f"GROUP BY day, dim, value")
@@ -231,14 +238,38 @@ def _event_sums(params: Params, site: str, tz: str, first: date, last: date, dim
     start = start if since is None else max(start, since)
     end = end if until is None else min(end, until)
     visitors = ZERO if since is not None else "toUInt64(uniqExact(visitor_id))"
-    return (f"SELECT toDate(ts, {params.add(tz)}) AS day, kv.1 AS dim, kv.2 AS value, {visitors} AS visitors_day, "
-            f"{ZERO} AS visitors_prev, toUInt64(countIf(name = 'pageview')) AS pageviews, "
-            f"toUInt64(count()) AS events, {ZERO} AS visits, {ZERO} AS bounces, {ZERO} AS bounce_visits, "
-            f"{ZERO} AS duration, {ZERO} AS visit_pageviews, "
-            f"toDecimal128(sumIf(revenue_amount, revenue_amount IS NOT NULL), 3) AS revenue, "
-            f"toUInt64(countIf(revenue_amount IS NOT NULL)) AS revenue_n "
+    numbers = _columns(visitors_day=visitors, pageviews="toUInt64(countIf(name = 'pageview'))",
+                       events="toUInt64(count())",
+                       revenue="toDecimal128(sumIf(revenue_amount, revenue_amount IS NOT NULL), 3)",
+                       revenue_n="toUInt64(countIf(revenue_amount IS NOT NULL))")
+    return (f"SELECT toDate(ts, {params.add(tz)}) AS day, kv.1 AS dim, kv.2 AS value, {numbers} "
             f"{_event_rows(params, site, start, end, [d for d in dims if has_event_side(d)])} "
             f"GROUP BY day, dim, value")
+
+
+def page_rows(dim: str) -> bool:
+    """Whether the rows of `dim` are pages with scroll depth and time on page (event:page, a pair broken down by
+    page; not under an event-name filter: engagement events are no custom event)."""
+    return sides(dim)[1] == "event:page" and sides(dim)[0] != "event:name"
+
+
+def _engaged(dims: Sequence[str]) -> list[str]:
+    return [d for d in dims if page_rows(d)]
+
+
+def _engagement_sums(params: Params, site: str, tz: str, first: date, last: date, dims: Sequence[str],
+                     until: datetime | None, since: datetime | None) -> str:
+    """Per page row: (page, visit) groups with engagement events, their deepest scroll and engaged time, on the day
+    of the group's first engagement event (the raw engine's per-(page, visit) aggregates)."""
+    start, end = day_bounds(first, last, tz)
+    start = start if since is None else max(start, since)
+    end = end if until is None else min(end, until)
+    groups = (f"SELECT toDate(min(ts), {params.add(tz)}) AS day, kv.1 AS dim, kv.2 AS value, "
+              f"max(scroll_depth) AS sd, sum(engagement_ms) AS ms "
+              f"{_event_rows(params, site, start, end, _engaged(dims), engagement=True)} "
+              f"GROUP BY dim, value, session_id")
+    numbers = _columns(eng_visits="toUInt64(count())", eng_scroll="toUInt64(sum(sd))", eng_ms="toUInt64(sum(ms))")
+    return f"SELECT day, dim, value, {numbers} FROM ({groups}) GROUP BY day, dim, value"
 
 
 def id_lifetime_start(since: datetime) -> datetime:
@@ -279,7 +310,6 @@ def _visitors(params: Params, site: str, tz: str, first: date, last: date, dims:
     come with the sums). With `since` (a tail after a watermark): only the ids first seen on a day from `since`
     on, i.e. what the rows before the watermark do not count yet, and how many of them were members the day
     before."""
-    zeros = ", ".join([f"{ZERO} AS {c}" for c in COLUMNS[2:-2]] + [NO_REVENUE])
     first_p, last_p = params.add(first, "Date"), params.add(last, "Date")
     span = f"x >= {first_p} AND x <= {last_p}"
     if since is None:  # visitors_day comes with the sums (_visit_sums, _event_sums)
@@ -291,8 +321,8 @@ def _visitors(params: Params, site: str, tz: str, first: date, last: date, dims:
         members = _memberships(params, site, tz, first - timedelta(days=1), last, dims, until, None, spanning)
         per_id = (f"SELECT dim, value, visitor, groupUniqArray(day) AS days FROM ({members}) "
                   f"GROUP BY dim, value, visitor")
-        prev = (f"SELECT d AS day, dim, value, {ZERO} AS visitors_day, "
-                f"toUInt64(countIf(has(days, subtractDays(d, 1)))) AS visitors_prev, {zeros} "
+        prev = (f"SELECT d AS day, dim, value, "
+                f"{_columns(visitors_prev='toUInt64(countIf(has(days, subtractDays(d, 1))))')} "
                 f"FROM ({per_id}) ARRAY JOIN arrayFilter(x -> {span}, days) AS d GROUP BY d, dim, value")
         return prev
     _, end = day_bounds(first, last, tz)
@@ -304,8 +334,9 @@ def _visitors(params: Params, site: str, tz: str, first: date, last: date, dims:
     per_id = (f"SELECT dim, value, visitor, groupUniqArray(day) AS days, "
               f"groupUniqArrayIf(day, t < {params.add(since, TS_TYPE)}) AS pre FROM ({members}) "
               f"GROUP BY dim, value, visitor")
-    return (f"SELECT d AS day, dim, value, toUInt64(count()) AS visitors_day, "
-            f"toUInt64(countIf(has(days, subtractDays(d, 1)))) AS visitors_prev, {zeros} "
+    numbers = _columns(visitors_day="toUInt64(count())",
+                       visitors_prev="toUInt64(countIf(has(days, subtractDays(d, 1))))")
+    return (f"SELECT d AS day, dim, value, {numbers} "
             f"FROM ({per_id}) ARRAY JOIN arrayFilter(x -> {span} AND NOT has(pre, x), days) AS d "
             f"GROUP BY d, dim, value")
 
@@ -323,6 +354,8 @@ def compute_sql(params: Params, site_id: int, tz: str, first: date, last: date,
     parts = [_visit_sums(params, site, tz, first, last, dims, until, since)]
     if any(has_event_side(d) for d in dims):
         parts.append(_event_sums(params, site, tz, first, last, dims, until, since))
+    if _engaged(dims):
+        parts.append(_engagement_sums(params, site, tz, first, last, dims, until, since))
     parts.append(_visitors(params, site, tz, first, last, dims, until, since))
     sums = ", ".join(f"sum({c}) AS {c}" for c in COLUMNS)
     return f"SELECT day, dim, value, {sums} FROM ({' UNION ALL '.join(parts)}) GROUP BY day, dim, value"

@@ -10,7 +10,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Sequence
 
 from trail.stats import dates, rollup_coverage, rollup_planner
-from trail.stats.builder import BuiltQuery, SiteLike, build, plan, time_only
+from trail.stats.builder import BuiltQuery, SiteLike, plan, time_only
 from trail.stats.query import Filter, Query
 from trail.stats.rollup_query import plan_rollups
 from trail.store.events import EventStore
@@ -155,45 +155,20 @@ async def _rollup_plan(store: EventStore, query: Query, site: SiteLike,
 
 
 async def _plan(store: EventStore, query: Query, site: SiteLike,
-                totals_source: Query | None) -> tuple[dict[str, BuiltQuery], bool, tuple[str, ...]]:
-    """The SQL of every role: from daily rollups when the rollup planner says so (approximate), else raw events.
-    Third: engagement metrics left out of the rollup SQL, fetched from raw events for its rows (`_engagement`)."""
-    split = rollup_planner.split_engagement(query)
-    if split is not None:
-        built = await _rollup_plan(store, split[0], site, totals_source)
-        if built is not None:
-            return built, True, split[1]
+                totals_source: Query | None) -> tuple[dict[str, BuiltQuery], bool]:
+    """The SQL of every role: from daily rollups when the rollup planner says so (approximate), else raw events."""
     built = await _rollup_plan(store, query, site, totals_source)
     if built is not None:
-        return built, True, ()
-    return plan(query, site, totals_source), False, ()
-
-
-Rows = list[tuple[Any, ...]]
-
-
-async def _engagement(store: EventStore, query: Query, site: SiteLike, main: BuiltQuery, rows: Rows,
-                      metrics: tuple[str, ...]) -> tuple[BuiltQuery, Rows]:
-    """Step two of an engagement split: `metrics` of the main rows' pages from raw events, appended to the rows."""
-    pages = tuple(str(row[0]) for row in rows)
-    found: dict[str, tuple[Any, ...]] = {}
-    if pages:
-        eng = build(rollup_planner.engagement_query(query, metrics, pages), site)
-        found = {str(row[0]): tuple(row[1:]) for row in await _fetch(store, eng)}
-    missing = (None,) * len(metrics)
-    merged = [tuple(row) + found.get(str(row[0]), missing) for row in rows]
-    return replace(main, metrics=main.metrics + metrics), merged
+        return built, True
+    return plan(query, site, totals_source), False
 
 
 async def _execute(store: EventStore, query: Query, site: SiteLike,
                    totals_source: Query | None = None) -> tuple[_Shaped, dict[str, Any]]:
-    built, approximate, engagement = await _plan(store, query, site, totals_source)
+    built, approximate = await _plan(store, query, site, totals_source)
     names = list(built)
     results = await asyncio.gather(*(_fetch(store, built[n]) for n in names))
     by_name = dict(zip(names, results))
-    if engagement:
-        built["main"], by_name["main"] = await _engagement(store, query, site, built["main"], by_name["main"],
-                                                           engagement)
     totals = {k: int(by_name[k][0][0]) for k in ("total_visitors", "goal_total_visitors") if k in by_name}
     shaped = _Shaped(query, site, by_name["main"], built["main"], totals)
     meta: dict[str, Any] = dict(APPROXIMATE) if approximate else {}
