@@ -115,7 +115,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("TRAIL_RATE_LIMIT_PER_KEY", "60", _int(1, 1_000_000), "Stats API requests per second per API key."),
     Setting("TRAIL_GEOIP_CITY_DB", "", _path, "Optional MaxMind/DB-IP `.mmdb` city database for region and city; countries work without it."),
     Setting("TRAIL_SESSION_COOKIE_SECURE", "auto", _choice("auto", "always", "never"), "Secure flag of the session cookie; `auto` sets it when the request came over https."),
-    Setting("TRAIL_ROLLUP_MIN_EVENTS", "1000000", _int(0, 10**12), "Stats: a query is answered from the daily rollups (approximate unique visitors, `meta.approximate`) when the rolled-up days of its range hold at least this many events; smaller ranges read raw events (exact)."),
+    Setting("TRAIL_ROLLUP_MIN_EVENTS", "1000000", _int(0, 10**12), "Stats: a site whose rolled-up days hold at least this many events is answered from the daily rollups (exact unique visitors; visits crossing a range's edges counted whole, `meta.approximate`) for any range the rollups cover; smaller sites read raw events (exact)."),
     Setting("TRAIL_ROLLUP_INTERVAL_S", "300", _int(0, 86_400), "Stats: seconds between runs of the rollup job (writer roles), which computes closed local days' rollups from raw events; 0 disables it."),
 )
 

@@ -41,9 +41,9 @@ def test_served_from_rollups_with_today_as_tail() -> None:
     assert d.plan.events == 29 * 100_000
 
 
-def test_small_ranges_stay_raw() -> None:
-    assert decide(q(), FULL, 3_000_000).reason == "small"
-    assert decide(q(date_range="7d"), FULL, 1_000_000).reason == "small"  # 6 rolled-up days: 600k events
+def test_small_sites_stay_raw_and_big_sites_use_rollups_for_any_range() -> None:
+    assert decide(q(), FULL, 6_000_001).reason == "small"  # 60 rolled-up days of 100k events
+    assert decide(q(date_range="7d"), FULL, 6_000_000).reason == "rollups"  # 6 rolled-up days: 600k events
 
 
 def test_goal_breakdowns_map_to_event_names_only_for_custom_event_goals() -> None:

@@ -7,7 +7,8 @@ Rules (every one unit-tested in tests/stats/test_rollup_planner.py):
 - the shape: no dimension, one time:day/week/month dimension, or one rolled-up dimension; filters: none, or one
   case-sensitive `is` filter on a rolled-up dimension F with no dimension, a time dimension, or F itself
   (event dimensions without F grouped: one value only, since a visit can hold several pages);
-- size: the events of the range's rolled-up days reach `min_events` (small sites and the oracle stay exact);
+- size: the site's rolled-up events reach `min_events` (small sites and the oracle stay exact; a big site's
+  short ranges and comparison periods read rollups too, so one answer never mixes the two engines);
 - coverage: every day of the range is rolled up in the query's timezone, is before the site's first day (empty)
   or after today (future, empty), except a suffix of at most MAX_TAIL_DAYS days (a day the job has not reached
   yet) that is computed from raw events at query time, the same way the job computes it;
@@ -159,8 +160,8 @@ def decide(query: Query, coverage: Coverage, min_events: int | None = None) -> D
         events = sum(coverage.days[d].events for d in days)
     if len(missing if since is not None else tail) > MAX_TAIL_DAYS:
         return _raw("coverage")
-    if events < min_events:
-        return _raw("small")
+    if sum(i.events for i in coverage.days.values() if i.tz == rng.timezone) < min_events:
+        return _raw("small")  # a small site stays on raw events, whatever the range (comparisons follow along)
     return Decision(RollupPlan(dim, values, time_dim, tuple(days), tuple(gens), tuple(tail), events, since, prefix),
                     "rollups")
 
