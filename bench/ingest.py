@@ -1,10 +1,14 @@
 """Ingestion throughput: `POST /api/event` beside a raw ASGI endpoint on the same server, in the same run.
 
-Usage: python bench/ingest.py [--servers hypercorn,uvicorn] [--duration S] [--connections C] [--threads T]
-For each ASGI server: a fresh embedded data dir, a site made with the CLI, `bench/ingest_server.py` (the real
+Usage: python bench/ingest.py [--servers hypercorn,uvicorn] [--broker embedded,redis] [--duration S] [--rounds R]
+                              [--connections C] [--threads T]
+For each broker mode and ASGI server: a fresh data dir, a site made with the CLI, `bench/ingest_server.py` (the real
 `serve` with a raw ASGI route at /__raw in front of trail.app.asgi_app) as a subprocess with one worker, then wrk
 (bench/ingest.lua: a realistic pageview, text/plain, desktop UA) against /__raw and /api/event, alternating.
-Every answer of the event endpoint must be 202, and after a clean stop every accepted event must be in ClickHouse.
+embedded: the worker is `--role all` (chDB, SQLite, spool, writer, live engine in one process). redis: the worker is
+`--role web` (Redis stream, MariaDB metadata, live engine) and a `--role writer` process writes to ClickHouse.
+Every answer of the event endpoint must be 202, and after a clean stop (and, with redis, once the writer has caught
+up) every accepted event must be in ClickHouse.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = Path(__file__).resolve().parent
@@ -31,6 +37,8 @@ DOMAIN = "bench.test"
 TARGET_EVENTS_PER_S = 5000
 TARGET_RATIO = 0.5
 COUNT_SQL = "SELECT count() FROM events WHERE name = 'pageview'"
+REDIS_URL = os.environ.get("TRAIL_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+MYSQL_URL = os.environ.get("TRAIL_BENCH_MYSQL_URL", "mysql+aiomysql://root@127.0.0.1:3306/")
 
 
 @dataclass
@@ -76,7 +84,9 @@ def run_wrk(wrk: str, url: str, path: str, duration: float, connections: int, th
 
 
 def trail_cli(env: dict[str, str], *args: str) -> None:
-    subprocess.run([sys.executable, "-m", "trail", *args], cwd=ROOT, env=env, check=True, capture_output=True)
+    done = subprocess.run([sys.executable, "-m", "trail", *args], cwd=ROOT, env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"trail {' '.join(args)} exited with {done.returncode}: {done.stderr.strip()[-2000:]}")
 
 
 def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:
@@ -109,23 +119,173 @@ def stored_count(env: dict[str, str]) -> int:
     return int(out.stdout.strip().splitlines()[-1])
 
 
-def bench_server(server: str, wrk: str, args: argparse.Namespace) -> dict[str, object]:
-    data = Path(tempfile.mkdtemp(prefix=f"trail-bench-{server}-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRAIL_")}
-    env.update(TRAIL_DATA_DIR=str(data), TRAIL_RATE_LIMIT_PER_IP="1000000", PYTHONUNBUFFERED="1")
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM (a clean stop: the embedded writer flushes), then SIGKILL whatever is left of the process's session
+    (Granian's worker outlives its SIGTERMed parent here, stuck in its signal handler)."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    time.sleep(1)
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # each server runs in a session of its own (start_new_session)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+class EmbeddedStack:
+    """The embedded default: one `serve --role all` process (chDB, SQLite, spool, writer and live engine in it)."""
+
+    name = "embedded"
+
+    def __init__(self, data: Path) -> None:
+        self.data = data
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("TRAIL_")}
+        self.env.update(TRAIL_DATA_DIR=str(data), TRAIL_RATE_LIMIT_PER_IP="1000000", PYTHONUNBUFFERED="1")
+        self.web_env = self.env
+        self.role = "all"
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def prepare(self) -> None:
+        """Nothing beyond the data dir: `serve` migrates."""
+
+    def start_backend(self) -> None:
+        """No separate process: the measured worker runs the writer."""
+
+    def drain(self) -> None:
+        """The measured worker's clean stop flushed its writer."""
+
+    def stop_backend(self) -> None:
+        """Nothing runs besides the measured worker."""
+
+    def cleanup(self) -> None:
+        """The data dir goes with the caller's cleanup."""
+
+
+class RedisStack(EmbeddedStack):
+    """Production-shaped: Redis stream + MariaDB metadata; the measured worker is `serve --role web` (ingestion and
+    live engine, no writer) and a `serve --role writer` process moves the stream into ClickHouse (chDB in its own
+    data dir; the web worker gets a separate, empty chDB dir, since chDB allows one process per dir)."""
+
+    name = "redis"
+
+    def __init__(self, data: Path) -> None:
+        super().__init__(data)
+        tag = data.name.replace("-", "_")
+        self.database = f"trailbench_{tag}"
+        self.prefix = f"trailbench:{tag}:"
+        self.env.update(TRAIL_REDIS_URL=REDIS_URL, TRAIL_REDIS_PREFIX=self.prefix, TRAIL_SECRET_KEY="bench-" + "k" * 40,
+                        TRAIL_DATABASE_URL=MYSQL_URL.rstrip("/") + "/" + self.database,
+                        TRAIL_CLICKHOUSE_URL=f"chdb://{data / 'clickhouse'}")
+        self.web_env = {**self.env, "TRAIL_CLICKHOUSE_URL": f"chdb://{data / 'web-clickhouse'}"}
+        self.role = "web"
+
+    def _mysql(self, sql: str) -> None:
+        import pymysql
+
+        parts = urlsplit(MYSQL_URL)
+        conn = pymysql.connect(host=parts.hostname or "127.0.0.1", port=parts.port or 3306,
+                               user=parts.username or "root", password=parts.password or "")
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql)
+        finally:
+            conn.close()
+
+    def _redis(self) -> Any:
+        import redis
+
+        return redis.Redis.from_url(REDIS_URL)
+
+    def prepare(self) -> None:
+        self._mysql(f"CREATE DATABASE `{self.database}` CHARACTER SET utf8mb4")
+        trail_cli(self.env, "migrate")
+
+    def start_backend(self) -> None:
+        port = free_port()
+        cmd = [sys.executable, "-m", "trail", "serve", "--role", "writer", "--host", "127.0.0.1", "--port", str(port)]
+        with open(self.data / "writer.log", "wb") as log:
+            self.procs.append(subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                               start_new_session=True))
+        wait_ready(f"http://127.0.0.1:{port}", self.procs[-1])
+
+    def lag(self) -> int:
+        """Stream entries the writer group has not acknowledged (-1 before the group exists)."""
+        client = self._redis()
+        try:
+            for group in client.xinfo_groups(self.prefix + "events"):
+                if group["name"] == b"writer":
+                    return int(group["pending"]) + int(group.get("lag") or 0)
+        finally:
+            client.close()
+        return -1
+
+    def drain(self, timeout: float = 120) -> None:
+        """Wait until the writer process has written and acknowledged every stream entry."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.lag() != 0:
+            time.sleep(0.5)
+
+    def stop_backend(self) -> None:
+        for proc in self.procs:
+            stop(proc)
+
+    def cleanup(self) -> None:
+        self.stop_backend()
+        client = self._redis()
+        try:
+            keys = list(client.scan_iter(match=self.prefix + "*", count=1000))
+            if keys:
+                client.delete(*keys)
+        finally:
+            client.close()
+        self._mysql(f"DROP DATABASE IF EXISTS `{self.database}`")
+
+
+STACKS = {"embedded": EmbeddedStack, "redis": RedisStack}
+
+
+def redis_mode_problem() -> str:
+    """Why the redis mode cannot run (Redis or MariaDB not answering), or ""."""
+    import pymysql
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        return f"Redis at {REDIS_URL} does not answer ({exc})"
+    parts = urlsplit(MYSQL_URL)
+    try:
+        pymysql.connect(host=parts.hostname or "127.0.0.1", port=parts.port or 3306, user=parts.username or "root",
+                        password=parts.password or "", connect_timeout=2).close()
+    except pymysql.MySQLError as exc:
+        return f"MariaDB at {parts.hostname}:{parts.port or 3306} does not answer ({exc})"
+    return ""
+
+
+def bench_server(server: str, broker: str, wrk: str, args: argparse.Namespace) -> dict[str, object]:
+    data = Path(tempfile.mkdtemp(prefix=f"trail-bench-{broker}-{server}-"))
+    stack = STACKS[broker](data)
+    env = stack.env
     log_path = data / "server.log"
     try:
-        say(f"==> {server}: data dir {data}; creating a user and the site {DOMAIN} with the CLI")
+        say(f"==> {server}, {broker}: data dir {data}; creating a user and the site {DOMAIN} with the CLI")
+        stack.prepare()
         trail_cli(env, "user", "add", "bench@example.com", "--password", "bench-password-123")
         trail_cli(env, "site", "add", DOMAIN, "--owner", "bench@example.com")
+        stack.start_backend()
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         with open(log_path, "wb") as log:
             proc = subprocess.Popen([sys.executable, str(BENCH / "ingest_server.py"), "--server", server,
-                                     "--port", str(port)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+                                     "--port", str(port), "--role", stack.role], cwd=ROOT, env=stack.web_env,
+                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             wait_ready(url, proc)
-            say(f"    serving on {url} (pid {proc.pid}); warming up")
+            say(f"    serving on {url} (pid {proc.pid}, role {stack.role}); warming up")
             run_wrk(wrk, url, "/__raw", 2, args.connections, args.threads)
             run_wrk(wrk, url, "/api/event", 2, args.connections, args.threads)
             raw: list[WrkResult] = []
@@ -138,28 +298,30 @@ def bench_server(server: str, wrk: str, args: argparse.Namespace) -> dict[str, o
                 say(f"    round {round_no}/{args.rounds}: /api/event {event[-1].rps:>8,.0f} events/s "
                     f"(p50 {event[-1].p50_ms:.1f} ms, p99 {event[-1].p99_ms:.1f} ms, non-202 {event[-1].non202})")
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        accepted_min = sum(r.requests - r.non202 for r in event) + 0  # the warm-up's events come on top
-        say("    server stopped; counting events in ClickHouse")
+            stop(proc)
+        accepted_min = sum(r.requests - r.non202 for r in event)  # the warm-up's events come on top
+        say("    server stopped; waiting for the writer, then counting events in ClickHouse")
+        stack.drain()
+        stack.stop_backend()
         stored = stored_count(env)
         best_raw = max(r.rps for r in raw)
         best_event = max(r.rps for r in event)
-        return {"server": server, "raw": best_raw, "event": best_event, "ratio": best_event / best_raw,
-                "non202": sum(r.non202 for r in event), "errors": sum(r.errors for r in event),
-                "accepted": accepted_min, "stored": stored, "p50": min(r.p50_ms for r in event),
-                "p99": min(r.p99_ms for r in event), "detail": ",".join(r.detail for r in event if r.detail)}
+        return {"server": server, "broker": broker, "raw": best_raw, "event": best_event,
+                "ratio": best_event / best_raw, "non202": sum(r.non202 for r in event),
+                "errors": sum(r.errors for r in event), "accepted": accepted_min, "stored": stored,
+                "p50": min(r.p50_ms for r in event), "p99": min(r.p99_ms for r in event),
+                "detail": ",".join(r.detail for r in event if r.detail)}
     except Exception:
-        if log_path.exists():
-            sys.stderr.write(log_path.read_text(errors="replace")[-4000:])
+        for name in ("server.log", "writer.log"):
+            if (data / name).exists():
+                sys.stderr.write(f"--- {name}\n" + (data / name).read_text(errors="replace")[-4000:])
         raise
     finally:
-        if not args.keep:
-            shutil.rmtree(data, ignore_errors=True)
+        try:
+            stack.cleanup()
+        finally:
+            if not args.keep:
+                shutil.rmtree(data, ignore_errors=True)
 
 
 def machine() -> str:
@@ -177,12 +339,24 @@ def machine() -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--servers", default="hypercorn,uvicorn")
+    parser.add_argument("--broker", default="embedded,redis",
+                        help="embedded (one `serve --role all` worker) and/or redis (a `--role web` worker measured, "
+                             "a `--role writer` process beside it; Redis and MariaDB from TRAIL_BENCH_*_URL)")
     parser.add_argument("--duration", type=float, default=8.0, help="seconds per wrk run")
     parser.add_argument("--rounds", type=int, default=2, help="raw/event pairs per server (the best is reported)")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--keep", action="store_true", help="keep the data dirs")
     args = parser.parse_args()
+    brokers = [b.strip() for b in args.broker.split(",") if b.strip()]
+    unknown = [b for b in brokers if b not in STACKS]
+    if unknown:
+        parser.error(f"unknown --broker {', '.join(unknown)}: expected {', '.join(STACKS)}")
+    if "redis" in brokers:
+        problem = redis_mode_problem()
+        if problem:
+            say(f"--broker redis: {problem}; start them (scripts/test.sh does) or run with --broker embedded")
+            return 2
     wrk = wrk_binary()
     from trail.config import SETTINGS
 
@@ -190,24 +364,26 @@ def main() -> int:
     say(f"machine: {machine()}")
     say(f"load: wrk -t{args.threads} -c{args.connections}, {args.rounds} x {args.duration:g} s per endpoint; "
         f"one server worker; default server: {default}")
-    results = [bench_server(name.strip(), wrk, args) for name in args.servers.split(",") if name.strip()]
+    results = [bench_server(name.strip(), broker, wrk, args) for broker in brokers
+               for name in args.servers.split(",") if name.strip()]
     say("")
-    say(f"{'server':<10} {'raw ASGI req/s':>15} {'/api/event ev/s':>16} {'ratio':>6} {'p99 ms':>7} "
+    say(f"{'server':<10} {'broker':<9} {'raw ASGI req/s':>15} {'/api/event ev/s':>16} {'ratio':>6} {'p99 ms':>7} "
         f"{'non-202':>8} {'stored/accepted':>16}")
     ok = True
     for r in results:
-        say(f"{r['server']:<10} {r['raw']:>15,.0f} {r['event']:>16,.0f} {r['ratio']:>6.2f} {r['p99']:>7.1f} "
-            f"{r['non202']:>8} {r['stored']:>7}/{r['accepted']:<8}")
+        label = f"{r['server']} ({r['broker']})"
+        say(f"{r['server']:<10} {r['broker']:<9} {r['raw']:>15,.0f} {r['event']:>16,.0f} {r['ratio']:>6.2f} "
+            f"{r['p99']:>7.1f} {r['non202']:>8} {r['stored']:>7}/{r['accepted']:<8}")
         if r["non202"] or r["errors"]:
-            say(f"  FAIL {r['server']}: {r['non202']} non-202 answers ({r['detail']}), {r['errors']} socket errors")
+            say(f"  FAIL {label}: {r['non202']} non-202 answers ({r['detail']}), {r['errors']} socket errors")
             ok = False
         if int(r["stored"]) < int(r["accepted"]):  # type: ignore[call-overload]
-            say(f"  FAIL {r['server']}: only {r['stored']} of {r['accepted']} accepted events reached ClickHouse")
+            say(f"  FAIL {label}: only {r['stored']} of {r['accepted']} accepted events reached ClickHouse")
             ok = False
         if float(r["ratio"]) < TARGET_RATIO:  # type: ignore[arg-type]
-            say(f"  MISS {r['server']}: ratio {r['ratio']:.2f} < {TARGET_RATIO}")
+            say(f"  MISS {label}: ratio {r['ratio']:.2f} < {TARGET_RATIO}")
         if r["server"] == default and float(r["event"]) < TARGET_EVENTS_PER_S:  # type: ignore[arg-type]
-            say(f"  MISS {r['server']} (default): {r['event']:.0f} events/s < {TARGET_EVENTS_PER_S}")
+            say(f"  MISS {label} (default server): {r['event']:.0f} events/s < {TARGET_EVENTS_PER_S}")
     return 0 if ok else 1
 
 

@@ -1,13 +1,15 @@
 """Bench server: `trail serve` (the real option checks, migrations and server setup) with a raw ASGI route in front.
 
-Usage: python bench/ingest_server.py --server hypercorn|uvicorn|granian --port P   (settings from TRAIL_* env)
+Usage: python bench/ingest_server.py --server hypercorn|uvicorn|granian --port P [--role all|web]  (TRAIL_* settings)
 `/__raw` answers 202 "ok" after reading the body, without touching Trail: the ceiling of the ASGI server itself.
-Everything else goes to `trail.app.asgi_app`, exactly as `serve` runs it.
+Everything else goes to `trail.app.asgi_app`, exactly as `serve` runs it. `granian` (not a `serve` option; measured
+here only, when installed) runs the same app after the same migrations, in one Granian worker on uvloop.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -39,11 +41,33 @@ class RawRoute:
         await self.app(scope, receive, send)
 
 
+def granian_app() -> Any:
+    """The factory Granian's worker calls: the same wrapped app as for the other servers."""
+    settings = Settings.load()
+    return RawRoute(trail.app.asgi_app(settings, role=os.environ.get("_BENCH_ROLE", "all")))
+
+
+def serve_granian(port: int, role: str) -> int:
+    import subprocess
+
+    from granian import Granian  # type: ignore[import-not-found]
+
+    if role != "web":  # in a child process: chDB allows one process per data dir, and Granian's worker is another
+        subprocess.run([sys.executable, "-m", "trail", "migrate"], check=True)
+    os.environ["_BENCH_ROLE"] = role
+    Granian("ingest_server:granian_app", address="127.0.0.1", port=port, interface="asgi", factory=True,  # type: ignore[arg-type]
+            workers=1, loop="uvloop", log_access=False, working_dir=Path(__file__).resolve().parent).serve()  # type: ignore[arg-type]
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--server", required=True)
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--role", choices=("all", "web"), default="all")
     args = parser.parse_args()
+    if args.server == "granian":
+        return serve_granian(args.port, args.role)
     real = trail.app.asgi_app
 
     def wrapped(settings: Settings, role: str = "all") -> Any:
@@ -52,7 +76,7 @@ def main() -> int:
     trail.app.asgi_app = wrapped  # serve() imports it at call time
     from trail.server import serve
 
-    return serve(Settings.load(), host="127.0.0.1", port=args.port, server=args.server)
+    return serve(Settings.load(), host="127.0.0.1", port=args.port, role=args.role, server=args.server)
 
 
 if __name__ == "__main__":

@@ -71,20 +71,29 @@ class EnrichedEvent:
     engagement_ms: int = 0
 
     def to_payload(self) -> bytes:
-        """The stream payload: a JSON object keyed by column; ts as epoch ms, ids and amounts as strings."""
-        return orjson.dumps({
-            "event_id": str(self.event_id), "site_id": self.site_id, "ts": datetime_to_ms(self.ts),
-            "name": self.name, "visitor_id": self.visitor_id, "session_id": self.session_id,
-            "hostname": self.hostname, "pathname": self.pathname, "referrer": self.referrer, "source": self.source,
-            "utm_source": self.utm_source, "utm_medium": self.utm_medium, "utm_campaign": self.utm_campaign,
-            "utm_term": self.utm_term, "utm_content": self.utm_content, "click_id_param": self.click_id_param,
-            "country": self.country, "region": self.region, "city": self.city, "browser": self.browser,
-            "browser_version": self.browser_version, "os": self.os, "os_version": self.os_version,
-            "device": self.device, "screen": self.screen, "language": self.language, "props": self.props,
-            "revenue_amount": None if self.revenue_amount is None else str(self.revenue_amount),
-            "revenue_currency": self.revenue_currency, "interactive": self.interactive,
-            "scroll_depth": self.scroll_depth, "engagement_ms": self.engagement_ms,
-        })
+        """The stream payload: a JSON object keyed by column; ts as epoch ms, ids and amounts as strings.
+
+        Columns still at their default value are left out (every reader fills defaults in): a typical pageview
+        leaves half its columns empty, and the payload is copied to the buffer, kept there for the live window,
+        read back by the live engine and by the writer.
+        """
+        data = {"event_id": str(self.event_id), "site_id": self.site_id, "ts": datetime_to_ms(self.ts),
+                "name": self.name, "visitor_id": self.visitor_id, "session_id": self.session_id}
+        for name in _TEXT_COLUMNS:
+            value = getattr(self, name)
+            if value:
+                data[name] = value
+        if self.props:
+            data["props"] = self.props
+        if self.revenue_amount is not None:
+            data["revenue_amount"] = str(self.revenue_amount)
+        if self.interactive != 1:
+            data["interactive"] = self.interactive
+        if self.scroll_depth:
+            data["scroll_depth"] = self.scroll_depth
+        if self.engagement_ms:
+            data["engagement_ms"] = self.engagement_ms
+        return orjson.dumps(data)
 
     @classmethod
     def from_payload(cls, payload: bytes) -> "EnrichedEvent":
@@ -104,18 +113,26 @@ class EnrichedEvent:
 
 _FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(EnrichedEvent))
 COLUMNS = _FIELD_NAMES
-_ROW_DEFAULTS: dict[str, Any] = {
-    f.name: f.default for f in fields(EnrichedEvent) if f.name not in ("event_id", "site_id", "ts", "name", "props")}
+_ROW_TEMPLATE: dict[str, Any] = {
+    f.name: None if f.name in ("event_id", "site_id", "ts", "name", "props") else f.default
+    for f in fields(EnrichedEvent)}
+_TEXT_COLUMNS: tuple[str, ...] = tuple(
+    f.name for f in fields(EnrichedEvent) if f.type == "str" and f.name != "name")
 
 
 def row_from_payload(payload: bytes) -> dict[str, Any]:
     """`EnrichedEvent.from_payload(payload).to_row()` without the object in between (the writer's hot loop)."""
     data: dict[str, Any] = orjson.loads(payload)
-    if tuple(data) != _FIELD_NAMES:  # an older or unexpected payload (to_payload writes the columns in order)
+    row = dict(_ROW_TEMPLATE)  # every column, in order, at its default; props gets a dict of its own below
+    row.update(data)
+    if len(row) != len(_FIELD_NAMES) or row["site_id"] is None or row["name"] is None:
+        # a key that is no column, or a required one missing: the dataclass refuses it, as it always did
         return EnrichedEvent.from_payload(payload).to_row()
-    data["event_id"] = uuid.UUID(data["event_id"])
-    data["ts"] = EPOCH + timedelta(milliseconds=int(data["ts"]))
-    amount = data["revenue_amount"]
+    row["event_id"] = uuid.UUID(data["event_id"])
+    row["ts"] = EPOCH + timedelta(milliseconds=int(data["ts"]))
+    amount = row["revenue_amount"]
     if amount is not None:
-        data["revenue_amount"] = Decimal(amount)
-    return data
+        row["revenue_amount"] = Decimal(amount)
+    if "props" not in data:
+        row["props"] = {}
+    return row

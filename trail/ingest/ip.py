@@ -33,12 +33,21 @@ def _trusted(addr: IPAddress, proxies: tuple[Network, ...]) -> bool:
     return any(addr.version == net.version and addr in net for net in proxies)
 
 
+@lru_cache(maxsize=65536)
+def canonical_ip(text: str) -> str:
+    """The address in its canonical text form ("" when it is none); cached like parse_ip."""
+    addr = parse_ip(text) if text else None
+    return "" if addr is None else str(addr)
+
+
 def client_ip(peer: str, forwarded_for: str | None, proxies: tuple[Network, ...]) -> str:
     """The visitor's address as a string ("" when unknown)."""
+    if not forwarded_for or not proxies:
+        return canonical_ip(peer)
     addr = parse_ip(peer) if peer else None
     if addr is None:
         return ""
-    if not forwarded_for or not proxies or not _trusted(addr, proxies):
+    if not _trusted(addr, proxies):
         return str(addr)
     for hop in reversed(forwarded_for.split(",")):
         hop_addr = parse_ip(hop)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, Union
 
@@ -15,12 +15,13 @@ from trail.ingest.ip import compile_networks, ip_in
 from trail.ingest.referrer import classify
 from trail.ingest.request import EventRequest
 from trail.ingest.ua import device_class, parse_agent, screen_class
-from trail.ingest.utm import parse_campaign
+from trail.ingest.utm import cached_campaign
 from trail.ingest.visitor import SESSION_TIMEOUT_MS, Sessions, visitor_id
 
 if TYPE_CHECKING:
     from trail.sites import SiteInfo
 
+_DAY_MS = 86_400_000  # event times are UTC, so a UTC day starts at a multiple of this
 SiteLookup = Callable[[str], Awaitable["SiteInfo | None"]]
 SaltFor = Callable[[date], Awaitable[bytes]]
 StepResult = Union[str, None]
@@ -101,9 +102,11 @@ class Pipeline:
         """None when the draft's event is complete, else the drop reason."""
         for _name, step in self.steps:
             result = step(draft)
-            if result is not None and not isinstance(result, str):
-                result = await result
             if result is not None:
+                if result.__class__ is not str:
+                    result = await result  # type: ignore[misc]
+                    if result is None:
+                        continue
                 return result
         return None
 
@@ -151,7 +154,7 @@ class Pipeline:
         req, ev = d.request, d.event
         ev.hostname = req.hostname
         ev.pathname = req.pathname
-        campaign = parse_campaign(req.query)
+        campaign = cached_campaign(req.query)
         ev.utm_source, ev.utm_medium, ev.utm_campaign, ev.utm_term, ev.utm_content, ev.click_id_param = campaign
         language = d.headers.get("accept-language", "")
         if language:
@@ -183,12 +186,13 @@ class Pipeline:
         """Visitor id under the event's UTC day salt, then its session (continuing one from before midnight)."""
         ev = d.event
         day = ev.ts.date()
-        ev.visitor_id = visitor_id(await self.salt(day), ev.site_id, d.ip, d.user_agent)
+        salt = self._salts.get(day)
+        if salt is None:
+            salt = await self.salt(day)
+        ev.visitor_id = visitor_id(salt, ev.site_id, d.ip, d.user_agent)
         ts_ms = datetime_to_ms(ev.ts)
         visitor = ev.visitor_id
-        midnight = datetime.combine(day, datetime.min.time(), ev.ts.tzinfo)
-        if ev.ts - midnight < timedelta(milliseconds=SESSION_TIMEOUT_MS) and \
-                (await self.sessions.find(ev.site_id, visitor, ts_ms)) is None:
+        if ts_ms % _DAY_MS < SESSION_TIMEOUT_MS and (await self.sessions.find(ev.site_id, visitor, ts_ms)) is None:
             previous = visitor_id(await self.salt(day - timedelta(days=1)), ev.site_id, d.ip, d.user_agent)
             if (await self.sessions.find(ev.site_id, previous, ts_ms)) is not None:
                 visitor = ev.visitor_id = previous  # the visit keeps yesterday's visitor id, as in Plausible

@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -60,7 +61,7 @@ class EventRequest:
     url: str
     hostname: str
     pathname: str
-    query: list[tuple[str, str]]
+    query: tuple[tuple[str, str], ...]
     domains: tuple[str, ...]
     referrer: str = ""
     props: dict[str, str] = field(default_factory=dict)
@@ -135,7 +136,7 @@ def _parse_name(value: Any) -> str:
     return value
 
 
-def _parse_url(value: Any, hash_mode: bool) -> tuple[str, str, str, list[tuple[str, str]], bool]:
+def _parse_url(value: Any, hash_mode: bool) -> tuple[str, str, str, tuple[tuple[str, str], ...], bool]:
     if value is None:
         raise RequestError("url", "is required")
     if not isinstance(value, str):
@@ -143,6 +144,16 @@ def _parse_url(value: Any, hash_mode: bool) -> tuple[str, str, str, list[tuple[s
     value = value.strip()
     if len(value) > MAX_URL_BYTES or len(value.encode("utf-8", "surrogatepass")) > MAX_URL_BYTES:
         raise RequestError("url", f"must be at most {MAX_URL_BYTES} bytes")
+    hostname, pathname, fragment, query = _split_url(value)
+    if hash_mode and fragment:
+        pathname += "#" + fragment
+    return value, hostname, pathname, query, hash_mode
+
+
+@lru_cache(maxsize=16_384)
+def _split_url(value: str) -> tuple[str, str, str, tuple[tuple[str, str], ...]]:
+    """Host (without "www."), path, fragment and query pairs of a page URL; cached per URL string, since a site's
+    pages are viewed over and over (urlsplit + parse_qsl were a tenth of the Ingestor's time per event)."""
     try:
         parts = urlsplit(value)
         hostname = parts.hostname or ""
@@ -152,11 +163,8 @@ def _parse_url(value: Any, hash_mode: bool) -> tuple[str, str, str, list[tuple[s
         raise RequestError("url", "must be an http(s) URL")
     if not hostname:
         raise RequestError("url", "must have a host")
-    pathname = parts.path or "/"
-    if hash_mode and parts.fragment:
-        pathname += "#" + parts.fragment
-    query = parse_qsl(parts.query, keep_blank_values=False) if parts.query else []
-    return value, _strip_www(hostname), pathname, query, hash_mode
+    query = tuple(parse_qsl(parts.query, keep_blank_values=False)) if parts.query else ()
+    return _strip_www(hostname), parts.path or "/", parts.fragment, query
 
 
 def _strip_www(host: str) -> str:

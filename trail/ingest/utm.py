@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from functools import lru_cache
+from typing import NamedTuple, Sequence
 
 MAX_UTM = 2000
 CLICK_IDS = ("gclid", "gbraid", "wbraid", "msclkid", "fbclid", "twclid")
@@ -21,7 +22,7 @@ class Campaign(NamedTuple):
 EMPTY = Campaign("", "", "", "", "", "")
 
 
-def parse_campaign(query: list[tuple[str, str]]) -> Campaign:
+def parse_campaign(query: Sequence[tuple[str, str]]) -> Campaign:
     """The first non-empty value of each utm_* key; `source=`/`ref=` stand in for utm_source, as in Plausible."""
     if not query:
         return EMPTY
@@ -44,3 +45,9 @@ def parse_campaign(query: list[tuple[str, str]]) -> Campaign:
     if not values[0]:
         values[0] = fallback_source
     return Campaign(values[0], values[1], values[2], values[3], values[4], click)
+
+
+@lru_cache(maxsize=8192)
+def cached_campaign(query: tuple[tuple[str, str], ...]) -> Campaign:
+    """parse_campaign for the request parser's query tuples, cached (a page URL's query repeats across visitors)."""
+    return parse_campaign(query)

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, AsyncContextManager, AsyncIterator, Sequence
+from typing import TYPE_CHECKING, AsyncContextManager, AsyncIterator, NamedTuple, Sequence
 
 if TYPE_CHECKING:
     from trail.config import Settings
 
 
-@dataclass(frozen=True)
-class Entry:
-    """One stream entry: its id ("<ms>-<seq>", ordered like Redis stream ids) and its payload bytes."""
+class Entry(NamedTuple):
+    """One stream entry: its id ("<ms>-<seq>", ordered like Redis stream ids) and its payload bytes.
+
+    A NamedTuple (immutable, compared by value) rather than a frozen dataclass: every event becomes an Entry once for
+    the writer and once for the live engine, and a tuple is made in a third of the time.
+    """
 
     id: str
     data: bytes

@@ -20,6 +20,8 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 PATHS = {"/api/event", "/api/event/"}
+# The request headers POST /api/event looks at (handler.Ingestor.single and the pipeline's steps).
+WANTED = frozenset({b"content-length", b"user-agent", b"x-forwarded-for", b"dnt", b"sec-gpc", b"accept-language"})
 CORS = [
     (b"access-control-allow-origin", b"*"),
     (b"access-control-allow-methods", b"POST, OPTIONS"),
@@ -57,7 +59,9 @@ class IngestFastPath:
             return
         ingestor = services.extras["ingestor"]
         limit = services.settings.body_limit_bytes
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", ())}
+        # only the headers the Ingestor reads are decoded: a browser sends a dozen more
+        headers = {name.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", ())
+                   if (name := k.lower()) in WANTED}
         declared = headers.get("content-length", "")
         body = None if declared.isdigit() and int(declared) > limit else await _read_body(receive, limit)
         if body is None:
