@@ -55,6 +55,9 @@ TS_TYPE = "DateTime64(3, 'UTC')"
 # How long after its UTC day a visitor id can still be seen: a visit under way at UTC midnight keeps its id for
 # events up to the session timeout after it (trail.ingest.pipeline, put_session).
 ID_OVERRUN = timedelta(milliseconds=SESSION_TIMEOUT_MS)
+# A tail's visits start from its watermark on: a visit under way at the watermark has an event less than the session
+# timeout before it, which is all a tail has to see to leave that visit out.
+TAIL_BEFORE = ID_OVERRUN + timedelta(minutes=1)
 ZERO = "toUInt64(0)"
 
 
@@ -214,9 +217,11 @@ def _visit_sums(params: Params, site: str, tz: str, first: date, last: date, dim
                 until: datetime | None, since: datetime | None) -> str:
     start, end = day_bounds(first, last, tz)
     end = end + AFTER if until is None else min(end + AFTER, until)
+    margin = BEFORE
     if since is not None:
         start = max(start, since)
-    sessions = _sessions(params, site, start - BEFORE, end, _visit_columns(dims))
+        margin = TAIL_BEFORE
+    sessions = _sessions(params, site, start - margin, end, _visit_columns(dims))
     tuples = ", ".join(_visit_tuples(d) for d in dims)
     is_visit = "NOT like(kv.1, '%event:%')"  # visit numbers only: an event side's come from its events
     started = "" if since is None else f"AND v_start >= {params.add(since, TS_TYPE)} "
