@@ -78,7 +78,7 @@ METRIC_SQL = {
     "scroll_depth": "if(sum(eng_visits) = 0, NULL, sum(eng_scroll) / sum(eng_visits))",
     "time_on_page": "if(sum(eng_visits) = 0, NULL, sum(eng_ms) / 1000 / sum(eng_visits))",
     # revenue goals only ({revenue}: the row is a revenue goal's event name), as the raw engine
-    "total_revenue": "sumIf(revenue, {revenue})",
+    "total_revenue": "if(sumIf(revenue_n, {revenue}) = 0, NULL, sumIf(revenue, {revenue}))",  # raw: NULL if none
     "average_revenue": ("if(sumIf(revenue_n, {revenue}) = 0, NULL, "
                         "sumIf(revenue, {revenue}) / sumIf(revenue_n, {revenue}))"),
 }
