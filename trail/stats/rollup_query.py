@@ -34,7 +34,7 @@ def _parts(params: Params, query: Query, site: SiteLike, plan: RollupPlan) -> li
         parts.append(stored_sql(params, site.id, plan.dim, plan.days, plan.gens, plan.values, plan.prefix))
     if plan.tail:
         tail = compute_sql(params, site.id, query.timezone, plan.tail[0], plan.tail[-1], (plan.dim,),
-                           until=query.date_range.end, since=plan.since)
+                           until=query.date_range.end, since=plan.since, grouped=False)
         where = f"dim = {params.add(plan.dim)}"
         if plan.values:
             where += f" AND value IN {params.add(list(plan.values), 'Array(String)')}"

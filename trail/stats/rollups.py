@@ -348,13 +348,14 @@ def _visitors(params: Params, site: str, tz: str, first: date, last: date, dims:
 
 def compute_sql(params: Params, site_id: int, tz: str, first: date, last: date,
                 dims: Sequence[str] = JOB_DIMENSIONS, until: datetime | None = None,
-                since: datetime | None = None) -> str:
+                since: datetime | None = None, grouped: bool = True) -> str:
     """SELECT day, dim, value, <COLUMNS> of local days first..last from raw events.
 
     `until`: only events before it (the job's watermark for today's provisional rows, a query's range end).
     `since`: only what the rows computed up to `since` lack: events from it on, visits starting from it on (events
     after it of visits that started before it are left out: docs/ARCHITECTURE.md, "Stats storage") and visitors
-    first seen on their day from it on."""
+    first seen on their day from it on.
+    `grouped=False`: the parts' rows as they come, several per (day, dim, value) (a reader that sums anyway)."""
     site = params.add(int(site_id), "UInt32")
     parts = [_visit_sums(params, site, tz, first, last, dims, until, since)]
     if any(has_event_side(d) for d in dims):
@@ -362,6 +363,8 @@ def compute_sql(params: Params, site_id: int, tz: str, first: date, last: date,
     if _engaged(dims):
         parts.append(_engagement_sums(params, site, tz, first, last, dims, until, since))
     parts.append(_visitors(params, site, tz, first, last, dims, until, since))
+    if not grouped:
+        return " UNION ALL ".join(parts)
     sums = ", ".join(f"sum({c}) AS {c}" for c in COLUMNS)
     return f"SELECT day, dim, value, {sums} FROM ({' UNION ALL '.join(parts)}) GROUP BY day, dim, value"
 
