@@ -207,9 +207,26 @@ def test_a_range_ending_before_today_needs_no_raw_part() -> None:
 
 
 def test_raw_part_after_the_watermark_in_sql() -> None:
-    built = plan_rollups(q(), SITE, provisional(FULL, TODAY), min_events=0)
+    built = plan_rollups(q(metrics=["visitors", "visits"]), SITE, provisional(FULL, TODAY), min_events=0)
     assert built is not None and "FROM events" in built["main"].sql and "v_start >=" in built["main"].sql
     assert WATERMARK in built["main"].params.values()
+    only = plan_rollups(q(), SITE, provisional(FULL, TODAY), min_events=0)  # visitors: no visit sums to compute
+    assert only is not None and "FROM events" in only["main"].sql and "v_start >=" not in only["main"].sql
+
+
+@pytest.mark.parametrize("dim, metrics, parts", [
+    ("visit:source", ["visitors"], {"visitors"}),
+    ("visit:source", ["visitors", "bounce_rate"], {"visitors", "visit"}),
+    ("visit:source", ["pageviews"], {"visit"}),
+    ("event:page", ["visitors", "pageviews"], {"visitors", "event"}),
+    ("event:page", ["visits"], {"visit", "event"}),  # the page's rows exist by its events
+    ("event:page", ["visitors", "scroll_depth"], {"visitors", "engagement"}),
+    ("visit:country>event:page", ["visitors", "bounce_rate"], {"visitors", "visit"}),
+])
+def test_a_tail_computes_only_the_parts_its_metrics_read(dim: str, metrics: list[str], parts: set[str]) -> None:
+    from trail.stats.rollups import needed_parts
+
+    assert needed_parts(dim, metrics) == parts
 
 
 def test_top_n_orders_over_every_value() -> None:

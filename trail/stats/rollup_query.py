@@ -9,7 +9,7 @@ from trail.stats import sql_metrics as M
 from trail.stats.builder import BuiltQuery, SiteLike, _order_sql, time_only, totals_query
 from trail.stats.query import Query
 from trail.stats.rollup_planner import Coverage, GoalNames, RollupPlan, decide, goals_as_names
-from trail.stats.rollups import COLUMNS, compute_sql, metric_sql, prefix_sql, stored_sql, value_sql
+from trail.stats.rollups import COLUMNS, compute_sql, metric_sql, needed_parts, prefix_sql, stored_sql, value_sql
 from trail.stats.sql_filters import Params
 
 __all__ = ["build_rollup", "plan_rollups"]
@@ -34,7 +34,8 @@ def _parts(params: Params, query: Query, site: SiteLike, plan: RollupPlan) -> li
         parts.append(stored_sql(params, site.id, plan.dim, plan.days, plan.gens, plan.values, plan.prefix))
     if plan.tail:
         tail = compute_sql(params, site.id, query.timezone, plan.tail[0], plan.tail[-1], (plan.dim,),
-                           until=query.date_range.end, since=plan.since, grouped=False)
+                           until=query.date_range.end, since=plan.since, grouped=False,
+                           parts=needed_parts(plan.dim, M.sql_metrics(query.metrics)))
         where = f"dim = {params.add(plan.dim)}"
         if plan.values:
             where += f" AND value IN {params.add(list(plan.values), 'Array(String)')}"
@@ -71,7 +72,7 @@ def build_rollup(query: Query, site: SiteLike, plan: RollupPlan, paginate: bool 
     select += [f"{metric_sql(m, start, revenue)} AS m_{m}" for m in metrics]
     sql = f"SELECT {', '.join(select)} FROM ({' UNION ALL '.join(parts)})"
     if dims:
-        sql += " GROUP BY d0 HAVING sum(events) > 0"
+        sql += " GROUP BY d0 HAVING sum(events) > 0 OR sum(visitors_day) > 0"  # rollups.needed_parts
     if paginate:
         sql += f" ORDER BY {_order_sql(query, dims, metrics)}"
         sql += f" LIMIT {params.add(query.limit, 'UInt64')} OFFSET {params.add(query.offset, 'UInt64')}"

@@ -346,27 +346,56 @@ def _visitors(params: Params, site: str, tz: str, first: date, last: date, dims:
             f"GROUP BY d, dim, value")
 
 
+ALL_PARTS = frozenset({"visit", "event", "engagement", "visitors"})
+_VISIT_NUMBERS = frozenset({"visits", "bounce_rate", "visit_duration", "views_per_visit"})
+_EVENT_NUMBERS = frozenset({"pageviews", "events", "total_revenue", "average_revenue"})
+
+
+def needed_parts(dim: str, metrics: Sequence[str]) -> frozenset[str]:
+    """The parts of compute_sql that a reader of `metrics` over `dim` needs: the others only fill columns it does
+    not read. A row of the reader exists by its events or, when the parts counting them are left out, its visitors
+    (build_rollup's HAVING), so one of the two is always there."""
+    wanted = set(metrics)
+    out = {"visitors"} if "visitors" in wanted else set()
+    if has_event_side(dim):
+        if wanted & _VISIT_NUMBERS:
+            out.add("visit")
+        if wanted & _EVENT_NUMBERS or "visitors" not in wanted:
+            out.add("event")
+    elif wanted & (_VISIT_NUMBERS | _EVENT_NUMBERS) or "visitors" not in wanted:
+        out.add("visit")
+    if wanted & {"scroll_depth", "time_on_page"}:
+        out.add("engagement")
+    return frozenset(out)
+
+
 def compute_sql(params: Params, site_id: int, tz: str, first: date, last: date,
                 dims: Sequence[str] = JOB_DIMENSIONS, until: datetime | None = None,
-                since: datetime | None = None, grouped: bool = True) -> str:
+                since: datetime | None = None, grouped: bool = True, parts: frozenset[str] = ALL_PARTS) -> str:
     """SELECT day, dim, value, <COLUMNS> of local days first..last from raw events.
 
     `until`: only events before it (the job's watermark for today's provisional rows, a query's range end).
     `since`: only what the rows computed up to `since` lack: events from it on, visits starting from it on (events
     after it of visits that started before it are left out: docs/ARCHITECTURE.md, "Stats storage") and visitors
     first seen on their day from it on.
-    `grouped=False`: the parts' rows as they come, several per (day, dim, value) (a reader that sums anyway)."""
+    `grouped=False`: the parts' rows as they come, several per (day, dim, value) (a reader that sums anyway).
+    `parts`: only these (`needed_parts`; the job computes all)."""
     site = params.add(int(site_id), "UInt32")
-    parts = [_visit_sums(params, site, tz, first, last, dims, until, since)]
-    if any(has_event_side(d) for d in dims):
-        parts.append(_event_sums(params, site, tz, first, last, dims, until, since))
-    if _engaged(dims):
-        parts.append(_engagement_sums(params, site, tz, first, last, dims, until, since))
-    parts.append(_visitors(params, site, tz, first, last, dims, until, since))
+    selects = []
+    if "visit" in parts:
+        selects.append(_visit_sums(params, site, tz, first, last, dims, until, since))
+    if "event" in parts and any(has_event_side(d) for d in dims):
+        selects.append(_event_sums(params, site, tz, first, last, dims, until, since))
+    if "engagement" in parts and _engaged(dims):
+        selects.append(_engagement_sums(params, site, tz, first, last, dims, until, since))
+    if "visitors" in parts:
+        selects.append(_visitors(params, site, tz, first, last, dims, until, since))
+    if not selects:
+        return f"SELECT day, dim, value, {', '.join(COLUMNS)} FROM rollup_daily WHERE 0"
     if not grouped:
-        return " UNION ALL ".join(parts)
+        return " UNION ALL ".join(selects)
     sums = ", ".join(f"sum({c}) AS {c}" for c in COLUMNS)
-    return f"SELECT day, dim, value, {sums} FROM ({' UNION ALL '.join(parts)}) GROUP BY day, dim, value"
+    return f"SELECT day, dim, value, {sums} FROM ({' UNION ALL '.join(selects)}) GROUP BY day, dim, value"
 
 
 def stored_sql(params: Params, site_id: int, dim: str, days: Sequence[date], gens: Sequence[int],
