@@ -103,7 +103,8 @@ def test_shapes_served(dims: list[str], filters: list[Any], want: Any) -> None:
     (["event:props:plan"], []),
     (["visit:source", "visit:country"], []),
     (["visit:source"], [["is", "visit:country", ["DE", "FR"]]]),  # a pair with several filter values
-    (["visit:source"], [["is", "visit:city", ["Berlin"]]]),  # a filter without pairs
+    (["visit:city"], [["is", "visit:country", ["DE"]]]),  # a breakdown without pairs
+    (["visit:source"], [["is", "visit:browser_version", ["1"]]]),  # a filter that is not rolled up
     ([], [["is", "visit:country", ["DE", "FR"]]]),  # a union of values: sums would count a visitor twice
     ([], [["is_not", "visit:country", ["DE"]]]),
     ([], [["contains", "visit:country", ["D"]]]),
@@ -246,7 +247,8 @@ PAGES = ["visitors", "pageviews", "scroll_depth", "time_on_page"]
     ({"metrics": ["scroll_depth", "time_on_page"], "filters": [["is", "event:page", ["/a"]]]}, True),
     ({"metrics": PAGES, "dimensions": ["event:page"], "filters": [["is", "event:name", ["Signup"]]]}, False),
     ({"metrics": PAGES, "dimensions": ["visit:source"], "filters": [["is", "event:page", ["/a"]]]}, False),
-    ({"metrics": PAGES, "dimensions": ["event:page"], "filters": [["is", "visit:city", ["Berlin"]]]}, False),
+    ({"metrics": PAGES, "dimensions": ["event:page"], "filters": [["is", "visit:city", ["Berlin"]]]}, True),
+    ({"metrics": PAGES, "dimensions": ["event:page"], "filters": [["is", "visit:os_version", ["1"]]]}, False),
 ])
 def test_engagement_metrics_only_over_page_rows(body: dict[str, Any], served: bool) -> None:
     assert (decide(q(**body), FULL, 0).reason == "rollups") is served

@@ -32,10 +32,9 @@ NONE = ""  # the whole site: top stats and time series
 EVENT_DIMS = ("event:page", "event:name")
 VISIT_DIMS = tuple(d for d in VISIT_DIMENSIONS if d not in ("visit:browser_version", "visit:os_version"))
 DIMENSIONS = (NONE, *EVENT_DIMS, *VISIT_DIMS)
-# Filter x breakdown pairs: dim "F>D", value "<F value>\x1f<D value>" (a filtered dashboard's widgets). The
-# filters people click most; others stay on raw events (docs/ARCHITECTURE.md, "Stats storage").
-PAIR_FILTERS = ("visit:source", "visit:country", "visit:device", "visit:browser", "visit:os", "visit:utm_source",
-                "visit:utm_medium", "visit:utm_campaign", "event:page", "event:name")
+# Filter x breakdown pairs: dim "F>D", value "<F value>\x1f<D value>" (a filtered dashboard's widgets). Every
+# rolled-up dimension can be the filter: clicking a row of any dashboard list (docs/ARCHITECTURE.md, "Stats storage").
+PAIR_FILTERS = tuple(d for d in DIMENSIONS if d != NONE)
 SEP = "\x1f"
 # ... and the breakdowns they are paired with: the dashboard's lists (not regions, cities, referrers, screen sizes,
 # utm term/content: those tabs stay raw under a filter).
