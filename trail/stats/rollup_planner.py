@@ -28,7 +28,8 @@ from typing import Any, Mapping, Sequence
 
 from trail.stats.dates import zone
 from trail.stats.query import Filter, Query
-from trail.stats.rollups import DIMENSIONS, METRIC_SQL, NONE, PAIRS, SEP, page_rows
+from trail.stats.rollup_dims import DIMENSIONS, NONE, PAIRS, SEP, page_rows
+from trail.stats.rollups import METRIC_SQL
 from trail.stats.sql_metrics import ENGAGEMENT_METRICS as ENGAGEMENT
 
 MIN_EVENTS = 1_000_000  # TRAIL_ROLLUP_MIN_EVENTS: set by trail.app.start_services

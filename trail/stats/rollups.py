@@ -24,25 +24,18 @@ from typing import Sequence
 from trail.ingest.visitor import SESSION_TIMEOUT_MS
 from trail.stats import sql_metrics as M
 from trail.stats.dates import local_midnight, zone
-from trail.stats.query import VISIT_DIMENSIONS
-from trail.stats.sql_dimensions import visit_aggregate, visit_expression
+from trail.stats.rollup_dims import (
+    JOB_DIMENSIONS,
+    event_tuple,
+    has_event_side,
+    page_rows,
+    sides,
+    visit_columns,
+    visit_tuples,
+)
+from trail.stats.sql_dimensions import visit_aggregate
 from trail.stats.sql_filters import Params
 
-NONE = ""  # the whole site: top stats and time series
-EVENT_DIMS = ("event:page", "event:name")
-VISIT_DIMS = tuple(d for d in VISIT_DIMENSIONS if d not in ("visit:browser_version", "visit:os_version"))
-DIMENSIONS = (NONE, *EVENT_DIMS, *VISIT_DIMS)
-# Filter x breakdown pairs: dim "F>D", value "<F value>\x1f<D value>" (a filtered dashboard's widgets). Every
-# rolled-up dimension can be the filter: clicking a row of any dashboard list (docs/ARCHITECTURE.md, "Stats storage").
-PAIR_FILTERS = tuple(d for d in DIMENSIONS if d != NONE)
-SEP = "\x1f"
-# ... and the breakdowns they are paired with: the dashboard's lists (not regions, cities, referrers, screen sizes,
-# utm term/content: those tabs stay raw under a filter).
-PAIR_BREAKDOWNS = ("event:page", "event:name", "visit:entry_page", "visit:exit_page", "visit:source", "visit:country",
-                   "visit:device", "visit:browser", "visit:os", "visit:utm_source", "visit:utm_medium",
-                   "visit:utm_campaign")
-PAIRS = tuple(f"{f}>{d}" for f in PAIR_FILTERS for d in PAIR_BREAKDOWNS if d != f)
-JOB_DIMENSIONS = DIMENSIONS + PAIRS
 COLUMNS = ("visitors_day", "visitors_prev", "pageviews", "events", "visits", "bounces", "bounce_visits", "duration",
            "visit_pageviews", "revenue", "revenue_n", "eng_visits", "eng_scroll", "eng_ms")
 # A visit's events read around its day: BEFORE only has to exceed the 30-minute session timeout (a visit with events
@@ -83,18 +76,6 @@ METRIC_SQL = {
 }
 
 
-def sides(dim: str) -> tuple[str | None, str]:
-    """(filter side, breakdown side) of a pair dimension "F>D"; (None, dim) for a plain one."""
-    if ">" in dim:
-        f, d = dim.split(">", 1)
-        return f, d
-    return None, dim
-
-
-def has_event_side(dim: str) -> bool:
-    return any(side in EVENT_DIMS for side in sides(dim))
-
-
 def metric_sql(metric: str, start: str, revenue: str = "0") -> str:
     """The aggregate of `metric` over the rows of a bucket whose first day is the SQL expression `start`
     (`revenue`: whether a row counts for the revenue metrics)."""
@@ -118,84 +99,6 @@ def _sessions(params: Params, site: str, start: datetime, end: datetime, columns
             f"WHERE site_id = {site} AND {_ts_range(params, start, end)}{restrict} GROUP BY session_id HAVING v_ev > 0")
 
 
-# --- a dimension's (dim, value, in bounce scope) tuples over a visit row and (dim, value) over an event row ---
-
-def _visit_side(side: str) -> tuple[str, bool]:
-    """(SQL over a visit row, is it an array): the value(s) of one side of a dimension for a visit."""
-    if side == NONE:
-        return "''", False
-    if side == "event:page":
-        return "v_pages", True
-    if side == "event:name":
-        return "v_names", True
-    return f"toString({visit_expression(side)})", False
-
-
-def _scope(side: str, x: str) -> str:
-    """Whether a visit counts for bounce_rate next to a page: it entered on it (the raw builder's bscope)."""
-    return f"toUInt8({x} = v_entry_page)" if side == "event:page" else ""
-
-
-def _visit_tuples(dim: str) -> str:
-    """Array(Tuple(dim, value, scope)) of `dim` over a visit row."""
-    f, d = sides(dim)
-    if f is None:
-        expr, many = _visit_side(d)
-        return f"arrayMap(x -> ('{dim}', x, {_scope(d, 'x') or 1}), {expr})" if many else f"[('{dim}', {expr}, 1)]"
-    ef, f_many = _visit_side(f)
-    ed, d_many = _visit_side(d)
-    if f_many and d_many:
-        scope = _scope(f, "x.1") or _scope(d, "x.2") or "1"
-        return f"arrayMap(x -> ('{dim}', concat(x.1, char(31), x.2), {scope}), {_PAIR_ARRAY[(f, d)]})"
-    if f_many:
-        return f"arrayMap(x -> ('{dim}', concat(x, char(31), {ed}), {_scope(f, 'x') or 1}), {ef})"
-    if d_many:
-        return f"arrayMap(x -> ('{dim}', concat({ef}, char(31), x), {_scope(d, 'x') or 1}), {ed})"
-    return f"[('{dim}', concat({ef}, char(31), {ed}), 1)]"
-
-
-_PAIR_ARRAY = {("event:page", "event:name"): "v_page_names", ("event:name", "event:page"): "v_name_pages"}
-_ARRAYS = {
-    "v_pages": "groupUniqArrayIf(pathname, name != 'engagement') AS v_pages",
-    "v_names": "groupUniqArrayIf(toString(name), name != 'engagement') AS v_names",
-    "v_page_names": "groupUniqArrayIf((pathname, toString(name)), name != 'engagement') AS v_page_names",
-    "v_name_pages": "groupUniqArrayIf((toString(name), pathname), name != 'engagement') AS v_name_pages",
-}
-
-
-def _visit_columns(dims: Sequence[str]) -> list[str]:
-    """The visit-row aggregates the tuples of `dims` read."""
-    visit_dims: list[str] = []
-    arrays: list[str] = []
-    for dim in dims:
-        f, d = sides(dim)
-        for side in (f, d):
-            if side is not None and side.startswith("visit:"):
-                visit_dims.append(side)
-        if "event:page" in (f, d):
-            visit_dims.append("visit:entry_page")
-        if f in EVENT_DIMS and d in EVENT_DIMS:
-            arrays.append(_PAIR_ARRAY[(f, d)])
-        else:
-            arrays += [{"event:page": "v_pages", "event:name": "v_names"}[s] for s in (f, d) if s in EVENT_DIMS]
-    return [visit_aggregate(v) for v in dict.fromkeys(visit_dims)] + [_ARRAYS[a] for a in dict.fromkeys(arrays)]
-
-
-def _event_side(side: str) -> str:
-    if side == "event:page":
-        return "pathname"
-    if side == "event:name":
-        return "toString(name)"
-    return f"toString({visit_expression(side)})"  # a visit side: over the joined visit attributes
-
-
-def _event_tuple(dim: str) -> str:
-    f, d = sides(dim)
-    if f is None:
-        return f"('{dim}', {_event_side(d)})"
-    return f"('{dim}', concat({_event_side(f)}, char(31), {_event_side(d)}))"
-
-
 def _event_rows(params: Params, site: str, start: datetime, end: datetime, dims: Sequence[str],
                 restrict: str = "", engagement: bool = False) -> str:
     """FROM/WHERE of the events in [start, end) with an event side in `dims` (no engagement events, or only
@@ -208,7 +111,7 @@ def _event_rows(params: Params, site: str, start: datetime, end: datetime, dims:
         visits = (f"SELECT session_id, {', '.join(columns)} FROM events WHERE site_id = {site} AND "
                   f"{_ts_range(params, start - BEFORE, end + AFTER)}{restrict} GROUP BY session_id")
         source = f"events INNER JOIN ({visits}) AS s USING session_id"
-    return (f"FROM {source} ARRAY JOIN [{', '.join(_event_tuple(d) for d in dims)}] AS kv "
+    return (f"FROM {source} ARRAY JOIN [{', '.join(event_tuple(d) for d in dims)}] AS kv "
             f"WHERE {where} AND name {'=' if engagement else '!='} 'engagement'")
 
 
@@ -220,8 +123,8 @@ def _visit_sums(params: Params, site: str, tz: str, first: date, last: date, dim
     if since is not None:
         start = max(start, since)
         margin = TAIL_BEFORE
-    sessions = _sessions(params, site, start - margin, end, _visit_columns(dims))
-    tuples = ", ".join(_visit_tuples(d) for d in dims)
+    sessions = _sessions(params, site, start - margin, end, visit_columns(dims))
+    tuples = ", ".join(visit_tuples(d) for d in dims)
     is_visit = "NOT like(kv.1, '%event:%')"  # visit numbers only: an event side's come from its events
     started = "" if since is None else f"AND v_start >= {params.add(since, TS_TYPE)} "
     # distinct ids of the day (a tail's come from _visitors: only the ids new on their day count there)
@@ -249,12 +152,6 @@ def _event_sums(params: Params, site: str, tz: str, first: date, last: date, dim
     return (f"SELECT toDate(ts, {params.add(tz)}) AS day, kv.1 AS dim, kv.2 AS value, {numbers} "
             f"{_event_rows(params, site, start, end, [d for d in dims if has_event_side(d)])} "
             f"GROUP BY day, dim, value")
-
-
-def page_rows(dim: str) -> bool:
-    """Whether the rows of `dim` are pages with scroll depth and time on page (event:page, a pair broken down by
-    page; not under an event-name filter: engagement events are no custom event)."""
-    return sides(dim)[1] == "event:page" and sides(dim)[0] != "event:name"
 
 
 def _engaged(dims: Sequence[str]) -> list[str]:
@@ -296,8 +193,8 @@ def _memberships(params: Params, site: str, tz: str, first: date, last: date, di
     visit_dims = [d for d in dims if not has_event_side(d)]
     if visit_dims:
         visit_end = end + AFTER if until is None else min(end + AFTER, until)
-        sessions = _sessions(params, site, lo - before, visit_end, _visit_columns(visit_dims), restrict)
-        tuples = ", ".join(_visit_tuples(d) for d in visit_dims)
+        sessions = _sessions(params, site, lo - before, visit_end, visit_columns(visit_dims), restrict)
+        tuples = ", ".join(visit_tuples(d) for d in visit_dims)
         parts.append(f"SELECT toDate(v_start, {tzp}) AS day, kv.1 AS dim, kv.2 AS value, v_visitor AS visitor, "
                      f"v_start AS t FROM ({sessions}) ARRAY JOIN arrayConcat({tuples}) AS kv")
     event_dims = [d for d in dims if has_event_side(d)]
