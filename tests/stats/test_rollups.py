@@ -166,6 +166,23 @@ async def test_job_computes_recomputes_and_is_idempotent(store: EventStore) -> N
     assert after == exact  # visitors are exact sums; no visit crosses these midnights here
 
 
+async def test_a_late_event_recomputes_the_next_day_too(store: EventStore) -> None:
+    """X's id (UTC day 03-25) is first seen on local day 03-26 (23:10 UTC); a late event puts it on 03-25 as well:
+    the job recomputes 03-25 (its count changed) and 03-26 (its overlap with 03-25, visitors_prev), so a range over
+    both days still counts X once, as raw events do. Both days are older than the always-recomputed last two."""
+    site = SiteInfo(id=67, domain="late.test", team_id=1, timezone=TZ)
+    t = datetime(2026, 3, 25, tzinfo=UTC)
+    await store.insert("events", [_pv(t + timedelta(hours=12), 2, 201, "/a").as_insert(site.id),
+                                  _pv(t + timedelta(hours=23, minutes=10), 1, 101, "/a").as_insert(site.id)])
+    await roll_up_site(store, site.id, TZ, NOW)
+    await store.insert("events", [_pv(t + timedelta(hours=21, minutes=50), 1, 100, "/a").as_insert(site.id)])
+    redone = await roll_up_site(store, site.id, TZ, NOW)
+    assert {date(2026, 3, 25), date(2026, 3, 26)} <= set(redone)
+    for dims in ([], ["event:page"], ["time:day"]):
+        await _same_answers(store, site, NOW, {"site_id": site.domain, "metrics": ["visitors", "visits"],
+                                               "date_range": ["2026-03-25", "2026-03-26"], "dimensions": dims})
+
+
 async def test_timezone_change_recomputes_and_site_deletion_clears(store: EventStore) -> None:
     site = SiteInfo(id=63, domain="tz.test", team_id=1, timezone=TZ)
     rows = [r for r in generate(14, datetime(2026, 3, 25, tzinfo=UTC), 6, visits_per_day=20) if r.ts < NOW]

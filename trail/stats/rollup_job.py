@@ -2,11 +2,13 @@
 
 Per site and run: drop generations superseded on an earlier run; if the site's timezone changed, drop all its
 rollups; then compute the closed local days (ended more than CLOSE_AFTER ago) that are not rolled up, whose event
-count changed since (late events, deletions), and always the last RECOMPUTE_DAYS closed days (the batch API takes
-events up to 24 h old). Computing days = INSERT ... SELECT a new generation into rollup_daily, then one rollup_days
-row per day pointing at it (readers switch there), the old generation is deleted on the next run. Idempotent:
-computing a day twice leaves the same numbers. Backfill of existing data is the same path, newest days first,
-at most MAX_DAYS_PER_RUN days per site and run.
+count changed since (late events, deletions) and the day after each of those (its overlap with the day before,
+visitors_prev, may change with it), and always the last RECOMPUTE_DAYS closed days (the batch API takes events up
+to 24 h old, and a visit's events after midnight change the numbers of the day it started on). Computing days =
+INSERT ... SELECT a new generation into rollup_daily, then one rollup_days row per day pointing at it (readers
+switch there), the old generation is deleted on the next run. Idempotent: computing a day twice leaves the same
+numbers. Backfill of existing data is the same path, newest days first, at most MAX_DAYS_PER_RUN days per site and
+run.
 
 Then, every run, the days not closed yet (today, and yesterday in the hour after midnight) are rolled up as
 provisional rows from the events before a watermark (now - WATERMARK_LAG, so events still on their way to the
@@ -130,6 +132,8 @@ async def roll_up_site(store: EventStore, site_id: int, tz: str, now: datetime |
     need = {last - timedelta(days=i) for i in range(RECOMPUTE_DAYS)}
     day = first_day
     while day <= last:
+        if day in have and have[day].events != counts.get(day, 0) and day + timedelta(days=1) in have:
+            need.add(day + timedelta(days=1))  # its visitors_prev counts the ids it shares with the changed day
         if day not in have or have[day].events != counts.get(day, 0) or have[day].until is not None:
             need.add(day)
         day += timedelta(days=1)
