@@ -1,11 +1,13 @@
 """Stats query latency: synthetic events in chDB (and a plain MariaDB events table), every dashboard query timed.
 
-Usage: python -m bench.queries [--events N] [--runs R] [--no-mariadb] [--keep DIR]
+Usage: python -m bench.queries [--events N] [--runs R] [--no-mariadb] [--keep DIR] [--sample-events N] [--raw]
 Loads N synthetic events of one site over 30 days into a chDB data dir of its own (INSERT ... SELECT FROM numbers),
 runs the rollup job once (timed: the backfill of 31 days), times each dashboard widget query (p50/p95) and the whole
 dashboard (widgets run concurrently, as the dashboard does) as planned (rollups for the unfiltered dashboard when the
-range holds >= --min-events events), the same on raw events only (--raw), the rollups' error against the exact raw
-answers, then the same reports as plain SQL on MariaDB (127.0.0.1:3306, root, database of its own) and the ratio.
+range holds >= --min-events events; filters the rollups cannot answer read a sample of the visitors on ranges above
+--sample-events events), the same on raw events only and exact (--raw), the rollups' and the samples' errors against
+the exact raw answers, then the same reports as plain SQL on MariaDB (127.0.0.1:3306, root, database of its own)
+and the ratio.
 --keep DIR: use DIR as the chDB data dir and keep it; a later run with the same DIR and --events reuses the loaded
 events (no reload) and only runs the rollup job again.
 """
@@ -25,7 +27,7 @@ from typing import Any, Awaitable, Callable
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from trail.sites import Goal, SiteInfo  # noqa: E402
-from trail.stats import rollup_planner  # noqa: E402
+from trail.stats import rollup_planner, sampling  # noqa: E402
 from trail.stats.query import parse_query  # noqa: E402
 from trail.stats.rollup_job import roll_up_site  # noqa: E402
 from trail.stats.runner import run  # noqa: E402
@@ -95,7 +97,14 @@ FILTERS = {
     "country=DE": [["is", "visit:country", ["DE"]]],
     "page=/pricing": [["is", "event:page", ["/pricing"]]],
     "goal=Signup": [["is", "event:goal", ["Signup"]]],
+    # filters the rollups cannot answer: raw events (a sample of the visitors at >= --sample-events events)
+    "props plan=pro": [["is", "event:props:plan", ["pro"]]],
+    "country DE|FR": [["is", "visit:country", ["DE", "FR"]]],
+    "page ~ /page/1": [["contains", "event:page", ["/page/1"]]],
+    "source != Google": [["is_not", "visit:source", ["Google"]]],
+    "country DE & Google": [["is", "visit:country", ["DE"]], ["is", "visit:source", ["Google"]]],
 }
+RAW_FILTERS = ("props plan=pro", "country DE|FR", "page ~ /page/1", "source != Google", "country DE & Google")
 
 
 def pct(values: list[float], p: float) -> float:
@@ -146,11 +155,12 @@ async def accuracy(store: EventStore) -> None:
     for name, body in DASHBOARD.items():
         q = parse_query({"site_id": SITE.domain, "date_range": "30d", **body}, SITE.timezone, NOW)
         approx = await run(store, q, SITE)
-        saved, rollup_planner.MIN_EVENTS = rollup_planner.MIN_EVENTS, 10**15
+        saved = rollup_planner.MIN_EVENTS, sampling.SAMPLE_EVENTS
+        rollup_planner.MIN_EVENTS, sampling.SAMPLE_EVENTS = 10**15, 0
         try:
             exact = await run(store, q, SITE)
         finally:
-            rollup_planner.MIN_EVENTS = saved
+            rollup_planner.MIN_EVENTS, sampling.SAMPLE_EVENTS = saved
         if not approx["meta"].get("approximate"):
             print(f"\n{name}: answered from raw events (the site is below --min-events): no rollup error to measure")
             return
@@ -165,6 +175,45 @@ async def accuracy(store: EventStore) -> None:
     print("\nrollups vs exact raw answers, largest relative error over the dashboard's rows (%):")
     for metric, err in sorted(worst.items()):
         print(f"  {metric:<18}{err:>8.3f}")
+
+
+async def sampling_accuracy(store: EventStore) -> None:
+    """Sampled vs exact answers of the filtered dashboards the rollups cannot answer: the relative error of visitors
+    and pageviews on every row holding >= 1,000 visitors (median and largest), and bounce rate in points."""
+    if sampling.SAMPLE_EVENTS <= 0:
+        return
+    errors: list[float] = []
+    points: list[float] = []
+    share = None
+    for label in RAW_FILTERS:
+        for name, body in DASHBOARD.items():
+            q = parse_query({"site_id": SITE.domain, "date_range": "30d", **body, "filters": FILTERS[label]},
+                            SITE.timezone, NOW)
+            approx = await run(store, q, SITE)
+            share = approx["meta"].get("sample_percent", share)
+            saved, sampling.SAMPLE_EVENTS = sampling.SAMPLE_EVENTS, 0
+            try:
+                exact = await run(store, q, SITE)
+            finally:
+                sampling.SAMPLE_EVENTS = saved
+            want = {tuple(r["dimensions"]): r["metrics"] for r in exact["results"]}
+            for r in approx["results"]:
+                ref = want.get(tuple(r["dimensions"]))
+                if ref is None or not ref[q.metrics.index("visitors")] >= 1000:
+                    continue
+                for metric, a, b in zip(q.metrics, r["metrics"], ref):
+                    if metric in ("visitors", "pageviews") and b:
+                        errors.append(abs(a - b) / b * 100)
+                    elif metric == "bounce_rate":
+                        points.append(abs(a - b))
+    if share is None:
+        print("\nsampling: no dashboard read a sample (the range holds fewer events than --sample-events)")
+        return
+    print(f"\nsampled ({share} % of visitors) vs exact, filtered dashboards on raw events, rows >= 1,000 visitors:")
+    print(f"  visitors/pageviews relative error: median {statistics.median(errors):.2f} %, "
+          f"largest {max(errors):.2f} % over {len(errors)} values")
+    if points:
+        print(f"  bounce rate: largest difference {max(points):.0f} points")
 
 
 async def load_events(store: EventStore, events: int) -> None:
@@ -202,13 +251,15 @@ async def bench_chdb(events: int, runs: int, raw: bool = False, keep: str | None
     print(f"  rollup job, steady run (last {len(days)} closed days again): {time.perf_counter() - t:.1f} s",
           flush=True)
     await accuracy(store)
+    await sampling_accuracy(store)
     summary = await time_all(store, events, runs, f"planned (rollups at >= {rollup_planner.MIN_EVENTS:,} events)")
     if raw:
-        saved, rollup_planner.MIN_EVENTS = rollup_planner.MIN_EVENTS, 10**15
+        saved = rollup_planner.MIN_EVENTS, sampling.SAMPLE_EVENTS
+        rollup_planner.MIN_EVENTS, sampling.SAMPLE_EVENTS = 10**15, 0
         try:
-            exact = await time_all(store, events, runs, "raw events only")
+            exact = await time_all(store, events, runs, "raw events only, exact (no sampling)")
         finally:
-            rollup_planner.MIN_EVENTS = saved
+            rollup_planner.MIN_EVENTS, sampling.SAMPLE_EVENTS = saved
         print(f"\n{'query':<28}{'planned':>10}{'raw':>10}{'speed-up':>10}")
         for name, ms in summary.items():
             print(f"{name:<28}{ms:>10.1f}{exact[name]:>10.1f}{exact[name] / max(ms, 0.001):>9.1f}x")
@@ -226,10 +277,13 @@ def main() -> None:
     parser.add_argument("--raw", action="store_true", help="also time every query on raw events only")
     parser.add_argument("--min-events", type=int, default=rollup_planner.MIN_EVENTS,
                         help="TRAIL_ROLLUP_MIN_EVENTS for the run (default: the setting's default)")
+    parser.add_argument("--sample-events", type=int, default=sampling.SAMPLE_EVENTS,
+                        help="TRAIL_SAMPLE_EVENTS for the run (default: the setting's default; 0: never sample)")
     parser.add_argument("--keep", metavar="DIR", default=None,
                         help="chDB data dir to keep (and reuse when it already holds --events events)")
     args = parser.parse_args()
     rollup_planner.MIN_EVENTS = args.min_events
+    sampling.SAMPLE_EVENTS = args.sample_events
     if args.workers:
         from trail.store import chdb_store
 

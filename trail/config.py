@@ -116,6 +116,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("TRAIL_GEOIP_CITY_DB", "", _path, "Optional MaxMind/DB-IP `.mmdb` city database for region and city; countries work without it."),
     Setting("TRAIL_SESSION_COOKIE_SECURE", "auto", _choice("auto", "always", "never"), "Secure flag of the session cookie; `auto` sets it when the request came over https."),
     Setting("TRAIL_ROLLUP_MIN_EVENTS", "1000000", _int(0, 10**12), "Stats: a site whose rolled-up days hold at least this many events is answered from the daily rollups (exact unique visitors; visits crossing a range's edges counted whole, `meta.approximate`) for any range the rollups cover; smaller sites read raw events (exact)."),
+    Setting("TRAIL_SAMPLE_EVENTS", "1000000", _int(0, 10**12), "Stats: a query the rollups cannot answer (props filters, several values, `contains`, negations, several filters...) over a range holding more than this many events reads a uniform sample of the visitors worth about this many events and scales the counts up (`meta.sample_percent`; ratios are measured on the sample); 0 never samples."),
     Setting("TRAIL_ROLLUP_INTERVAL_S", "300", _int(0, 86_400), "Stats: seconds between runs of the rollup job (writer roles), which computes closed local days' rollups from raw events; 0 disables it."),
 )
 

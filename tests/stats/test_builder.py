@@ -116,8 +116,47 @@ def test_event_metrics_and_visit_metrics_with_page() -> None:
 
 def test_page_filter_scopes_bounce_rate_to_entries() -> None:
     sql, params = sql_of(metrics=["bounce_rate"], filters=[["is", "event:page", ["/pricing"]]])
-    assert "max((v_entry_page IN {" in sql
+    assert re.search(r"sumIf\(v_is_bounce, \(v_entry_page IN \{p\d+:Array\(String\)\}\)\) / "
+                     r"countIf\(\(v_entry_page IN \{p\d+:Array\(String\)\}\)\) \* 100 AS m_bounce_rate", sql)
     assert ["/pricing"] in params.values()
+    sql, _ = sql_of(metrics=["bounce_rate"], dimensions=["time:day"], filters=[["is", "event:page", ["/pricing"]]])
+    assert "max((v_entry_page IN {" in sql  # per (bucket, visit) rows: the join shape
+
+
+def test_visits_selected_by_events_in_one_group_by() -> None:
+    """No event/time dimension, visit metrics, filters each on events only or visits only: one GROUP BY
+    session_id counting the visit's matching events, visit filters on the visit's attributes, no join."""
+    sql, _ = sql_of(metrics=["visitors", "visits", "pageviews", "events", "visit_duration", "views_per_visit"],
+                    dimensions=["visit:source"],
+                    filters=[["is", "event:props:plan", ["pro"]], ["is_not", "visit:country", ["DE"]]])
+    assert "JOIN" not in sql
+    assert re.search(r"countIf\(name != 'engagement' AND \(if\(mapContains\(props, \{p\d+:String\}\)", sql)
+    for fragment in ("HAVING v_ev > 0 AND f_ev > 0", "uniqExact(v_visitor) AS m_visitors", "count() AS m_visits",
+                     "sum(f_pv) AS m_pageviews", "sum(f_ev) AS m_events", "avg(v_duration) AS m_visit_duration",
+                     "avg(v_pv) AS m_views_per_visit", "WHERE (NOT (v_country IN {"):
+        assert fragment in sql, fragment
+    mixed = [["or", [["is", "event:page", ["/"]], ["is", "visit:country", ["DE"]]]]]
+    assert "JOIN" in sql_of(metrics=["visits"], filters=mixed)[0]  # a node on both kinds: the join shape
+    assert "f_ev" not in sql_of(metrics=["visits", "scroll_depth"], dimensions=["event:page"])[0]
+
+
+def test_negative_visit_filters_get_no_candidate_scan() -> None:
+    assert "session_id IN (SELECT session_id" in sql_of(filters=[["is", "visit:country", ["DE"]]])[0]
+    for op in ("is_not", "contains_not", "matches_not"):
+        assert "session_id IN" not in sql_of(filters=[[op, "visit:country", ["DE"]]])[0], op
+
+
+def test_sample_bounds_the_visitor_id_in_every_scan() -> None:
+    query = q(metrics=["visitors", "bounce_rate"], dimensions=["event:page"],
+              filters=[["is", "visit:country", ["DE"]]])
+    assert "visitor_id <" not in build(query, SITE).sql
+    built = build(query, SITE, sample=0.25)
+    bounds = re.findall(r"visitor_id < \{(p\d+):UInt64\}", built.sql)
+    assert len(bounds) >= 3  # the events, the visits subquery and the candidate visits all read the same sample
+    assert {built.params[b] for b in bounds} == {2**62}
+    for role in plan(q(metrics=["percentage"], dimensions=["visit:source"], include={"total_rows": True}),
+                     SITE, sample=0.5).values():
+        assert "visitor_id < {" in role.sql
 
 
 @pytest.mark.parametrize("op, fragment", [

@@ -291,3 +291,72 @@ async def test_random_valid_queries_execute(store: EventStore) -> None:
         assert all(len(r["metrics"]) == len(query.metrics) for r in result["results"])
         ran += 1
     assert ran > 60
+
+
+async def test_sampled_answer_is_the_sample_scaled_up(store: EventStore, rows: list[Row],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sampled query reads exactly the visitors below the bound and scales counts (not ratios) by 1/share."""
+    from trail.stats import sampling
+    from trail.stats.builder import sample_bound
+
+    share = 2.0 ** -17  # the generator's visitor ids are 48-bit: this bound (2**47) keeps about half of them
+    monkeypatch.setattr(sampling, "share", lambda cover, query, limit=None: share)
+    bound = sample_bound(share)
+    in_rng = oracle.in_range(rows, *window("30d"))
+    kept = {sid: v for sid, v in oracle.visits(in_rng).items() if v.visitor < bound}
+    assert 0 < len(kept) < len(oracle.visits(in_rng))
+    metrics = ["visitors", "visits", "pageviews", "events", "bounce_rate", "visit_duration", "views_per_visit"]
+    by_source: dict[str, list[oracle.Visit]] = defaultdict(list)
+    for v in kept.values():
+        by_source[v.attr("visit:source")].append(v)
+    got = await ask(store, metrics=metrics, date_range="30d", dimensions=["visit:source"],
+                    filters=[["is_not", "visit:country", ["FR"]]])
+    assert got["meta"]["sample_percent"] == round(share * 100, 4) and got["meta"]["approximate"] is True
+    want = {}
+    for key, group in by_source.items():
+        group = [v for v in group if v.attr("visit:country") != "FR"]
+        if group:
+            m = oracle.visit_metrics(group)
+            want[key] = [fmt_metric(k, m[k] / share) if k in sampling.SCALED else m[k] for k in metrics]
+    assert as_map(got) == want
+
+
+async def test_visits_selected_by_events_match_the_join_shape(store: EventStore,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The one-GROUP-BY shape (visits selected by their events) answers exactly what the events-join-visits shape
+    answers, over random visit metrics, visit dimensions and event/visit filters."""
+    import random
+
+    from trail.stats import builder
+    from trail.stats.query import QueryError
+
+    rnd = random.Random(11)
+    metrics = ["visitors", "visits", "pageviews", "events", "bounce_rate", "visit_duration", "views_per_visit",
+               "percentage", "conversion_rate"]
+    event_filters = [["is", "event:page", ["/pricing", "/"]], ["contains", "event:page", ["blog"]],
+                     ["is_not", "event:page", ["/"]], ["is", "event:goal", ["Signup"]],
+                     ["is", "event:props:plan", ["pro"]], ["matches", "event:name", ["^Down"]],
+                     ["or", [["is", "event:name", ["Download"]], ["contains", "event:page", ["doc"]]]]]
+    visit_filters = [["is", "visit:country", ["DE", "US"]], ["is_not", "visit:device", ["Mobile"]],
+                     ["contains", "visit:source", ["o"]]]
+    checked = 0
+    for _ in range(40):
+        body: dict[str, Any] = {
+            "metrics": rnd.sample(metrics, rnd.randint(1, 4)), "date_range": rnd.choice(["7d", "30d", "day"]),
+            "dimensions": rnd.sample(["visit:source", "visit:country", "visit:entry_page", "visit:device"],
+                                     rnd.randint(0, 1)),
+            "filters": rnd.sample(event_filters, rnd.randint(1, 2)) + rnd.sample(visit_filters, rnd.randint(0, 1)),
+        }
+        try:
+            query = parse_query({"site_id": SITE.domain, **body}, TZ, NOW)
+        except QueryError:  # conversion_rate without a goal filter
+            continue
+        if not builder.visits_by_events(query):
+            continue
+        fast = await run(store, query, SITE)
+        with monkeypatch.context() as m:
+            m.setattr(builder, "visits_by_events", lambda q: False)
+            joined = await run(store, query, SITE)
+        assert fast == joined, body
+        checked += 1
+    assert checked > 20

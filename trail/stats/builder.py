@@ -23,9 +23,10 @@ from trail.stats.sql_dimensions import (
 )
 from trail.stats.sql_filters import GoalLike, Params, compile_filters, compile_node, goal_condition, selected_goals
 
-__all__ = ["BuiltQuery", "SiteLike", "build", "build_count", "plan", "totals_query", "per_visit"]
+__all__ = ["BuiltQuery", "SiteLike", "build", "build_count", "plan", "sample_bound", "totals_query", "per_visit"]
 
 TS_TYPE = "DateTime64(3, 'UTC')"
+POSITIVE_OPS = ("is", "contains", "matches")
 
 
 class SiteLike(Protocol):
@@ -63,6 +64,26 @@ def per_visit(query: Query) -> bool:
     return not (set(query.metrics) & (M.ENGAGEMENT_METRICS | M.REVENUE_METRICS))
 
 
+def _pure_event(node: FilterNode) -> bool:
+    """A filter (tree) on event dimensions only."""
+    return all(is_event_dimension(f.dimension) for f in walk([node]))
+
+
+def _pure_visit(node: FilterNode) -> bool:
+    return all(f.dimension.startswith("visit:") for f in walk([node]))
+
+
+def visits_by_events(query: Query) -> bool:
+    """True when whole visits, selected by their events, answer the query: no event or time dimension, only visit
+    metrics, and every top-level filter is on event dimensions only or on visit dimensions only. One GROUP BY
+    session_id then counts each visit's matching events (no join of events to their visits)."""
+    if per_visit(query) or any(is_event_dimension(d) or d.startswith("time") for d in query.dimensions):
+        return False
+    if not set(M.sql_metrics(query.metrics)) <= set(M.VISITS_BY_EVENTS_SHAPE):
+        return False
+    return all(_pure_event(node) or _pure_visit(node) for node in query.filters)
+
+
 def _visit_dims(query: Query, extra: Sequence[str] = ()) -> list[str]:
     names = [d for d in query.dimensions if d.startswith("visit:")]
     names += [f.dimension for f in walk(query.filters) if f.dimension.startswith("visit:")]
@@ -70,10 +91,24 @@ def _visit_dims(query: Query, extra: Sequence[str] = ()) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _base_where(query: Query, site: SiteLike, params: Params) -> str:
+def sample_bound(sample: float) -> int | None:
+    """The visitor-id bound that keeps `sample` of all visitors (ids are uniform 64-bit keyed hashes); None: all."""
+    if sample >= 1.0:
+        return None
+    return max(1, min(2**64 - 1, int(sample * 2**64)))
+
+
+def _base_where(query: Query, site: SiteLike, params: Params, sample: float = 1.0) -> str:
+    """Site and range; with a sample, only the visitors whose id is below the bound. The events' sort key is
+    (site_id, toDate(ts), visitor_id, ...), so the bound skips granules within every day instead of filtering rows,
+    and a visit (one visitor id) is kept or dropped whole."""
     rng = query.date_range
-    return (f"site_id = {params.add(int(site.id), 'UInt32')} AND ts >= {params.add(rng.start, TS_TYPE)} "
-            f"AND ts < {params.add(rng.end, TS_TYPE)}")
+    where = (f"site_id = {params.add(int(site.id), 'UInt32')} AND ts >= {params.add(rng.start, TS_TYPE)} "
+             f"AND ts < {params.add(rng.end, TS_TYPE)}")
+    bound = sample_bound(sample)
+    if bound is not None:
+        where += f" AND visitor_id < {params.add(bound, 'UInt64')}"
+    return where
 
 
 def _event_level(dimension: str, params: Params) -> str:
@@ -98,7 +133,8 @@ def _candidate_visits(query: Query, site: SiteLike, params: Params, base: str) -
     found in one narrow scan, so that the per-visit GROUP BY only sees those visits instead of every visit of the
     range. The filters themselves are still applied as before. '' when no top-level filter is a simple visit
     filter. (Event filters are left out: on the 10M bench the extra scan cost more than it saved there.)"""
-    simple = [f for f in query.filters if isinstance(f, Filter) and f.dimension.startswith("visit:")]
+    simple = [f for f in query.filters if isinstance(f, Filter) and f.dimension.startswith("visit:")
+              and f.op in POSITIVE_OPS]
     if not simple:
         return ""
     conds = [compile_node(f, lambda d: _event_level(d, params), list(site.goals), params) for f in simple]
@@ -169,10 +205,11 @@ def _bounce_scope(query: Query, resolver: _Resolver, site: SiteLike, params: Par
     return f"max({cond}) AS bscope"
 
 
-def build(query: Query, site: SiteLike, paginate: bool | None = None) -> BuiltQuery:
-    """The main SQL of a query. Pagination goes into the SQL unless the runner must fill time buckets first."""
+def build(query: Query, site: SiteLike, paginate: bool | None = None, sample: float = 1.0) -> BuiltQuery:
+    """The main SQL of a query. Pagination goes into the SQL unless the runner must fill time buckets first.
+    `sample` < 1 reads that share of the visitors only (see `_base_where`); the runner scales the counts."""
     params = Params()
-    base = _base_where(query, site, params)
+    base = _base_where(query, site, params, sample)
     tz, first_day = params.add(query.timezone), params.add(query.date_range.first_day, "Date")
     if _groups_visits(query, M.sql_metrics(query.metrics)):
         base += _candidate_visits(query, site, params, base)
@@ -180,6 +217,8 @@ def build(query: Query, site: SiteLike, paginate: bool | None = None) -> BuiltQu
     paginate = (not time_only(query)) if paginate is None else paginate
     if per_visit(query):
         body = _per_visit_sql(query, site, params, base, _Resolver(params, tz, first_day, "v_start"), metrics)
+    elif visits_by_events(query):
+        body = _visits_by_events_sql(query, site, params, base, _Resolver(params, tz, first_day, "v_start"), metrics)
     else:
         body = _per_event_sql(query, site, params, base, _Resolver(params, tz, first_day, "ts"), metrics)
     sql = body
@@ -196,6 +235,34 @@ def _per_visit_sql(query: Query, site: SiteLike, params: Params, base: str, reso
     select += [f"{M.SESSION_SHAPE[m]} AS m_{m}" for m in metrics]
     where = compile_filters(query.filters, resolver, site.goals, params)
     sql = f"SELECT {', '.join(select)} FROM ({sessions}) WHERE {where}"
+    if query.dimensions:
+        sql += " GROUP BY " + ", ".join(f"d{i}" for i in range(len(query.dimensions)))
+    return sql
+
+
+def _visits_by_events_sql(query: Query, site: SiteLike, params: Params, base: str, resolver: _Resolver,
+                          metrics: tuple[str, ...]) -> str:
+    """Visits with at least one event passing the event filters (visit filters on the visit's attributes); event
+    counts are of the passing events, visit metrics of the whole visits."""
+    event_nodes = [n for n in query.filters if _pure_event(n)]
+    visit_nodes = [n for n in query.filters if not _pure_event(n)]
+    goals = list(site.goals)
+    cond = compile_filters(event_nodes, resolver, goals, params)
+    page_filters = [f for f in event_nodes if isinstance(f, Filter) and f.dimension == "event:page"]
+    bounce = "bounce_rate" in metrics and bool(page_filters)
+    columns = list(M.SESSION_COLUMNS)
+    columns += [visit_aggregate(d) for d in _visit_dims(query, ["visit:entry_page"] if bounce else [])]
+    columns += [f"countIf(name = 'pageview' AND {cond}) AS f_pv", f"countIf(name != 'engagement' AND {cond}) AS f_ev"]
+    sessions = (f"SELECT {', '.join(columns)} FROM events WHERE {base} GROUP BY session_id "
+                "HAVING v_ev > 0 AND f_ev > 0")
+    bscope = "1"
+    if bounce:
+        def entry(dimension: str) -> str:
+            return "v_entry_page" if dimension == "event:page" else resolver(dimension)
+        bscope = " AND ".join(compile_node(f, entry, goals, params) for f in page_filters)
+    select = [f"{resolver(d)} AS d{i}" for i, d in enumerate(query.dimensions)]
+    select += [f"{M.VISITS_BY_EVENTS_SHAPE[m].replace('{bscope}', bscope)} AS m_{m}" for m in metrics]
+    sql = f"SELECT {', '.join(select)} FROM ({sessions}) WHERE {compile_filters(visit_nodes, resolver, goals, params)}"
     if query.dimensions:
         sql += " GROUP BY " + ", ".join(f"d{i}" for i in range(len(query.dimensions)))
     return sql
@@ -258,9 +325,9 @@ def _per_event_sql(query: Query, site: SiteLike, params: Params, base: str, reso
     return sql
 
 
-def build_count(query: Query, site: SiteLike) -> BuiltQuery:
+def build_count(query: Query, site: SiteLike, sample: float = 1.0) -> BuiltQuery:
     """SQL counting the rows of the query before pagination (meta.total_rows)."""
-    inner = build(query, site, paginate=False)
+    inner = build(query, site, paginate=False, sample=sample)
     return BuiltQuery(f"SELECT count() AS n FROM ({inner.sql})", inner.params, (), ("n",), False)
 
 
@@ -274,15 +341,17 @@ def totals_query(query: Query, without_goals: bool = False) -> Query:
                    limit=1, offset=0)
 
 
-def plan(query: Query, site: SiteLike, totals_source: Query | None = None) -> dict[str, BuiltQuery]:
+def plan(query: Query, site: SiteLike, totals_source: Query | None = None,
+         sample: float = 1.0) -> dict[str, BuiltQuery]:
     """Every SQL a query needs, by role: main, total_rows, total_visitors, goal_total_visitors.
-    Totals come from `totals_source` when given (a comparison restricted to the main rows' values)."""
-    out = {"main": build(query, site)}
+    Totals come from `totals_source` when given (a comparison restricted to the main rows' values).
+    Every role reads the same `sample` of visitors."""
+    out = {"main": build(query, site, sample=sample)}
     totals = totals_source or query
     if query.include.total_rows and not time_only(query):
-        out["total_rows"] = build_count(query, site)
+        out["total_rows"] = build_count(query, site, sample)
     if "percentage" in query.metrics:
-        out["total_visitors"] = build(totals_query(totals), site)
+        out["total_visitors"] = build(totals_query(totals), site, sample=sample)
     if "conversion_rate" in query.metrics:
-        out["goal_total_visitors"] = build(totals_query(totals, without_goals=True), site)
+        out["goal_total_visitors"] = build(totals_query(totals, without_goals=True), site, sample=sample)
     return out

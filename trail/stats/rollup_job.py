@@ -25,7 +25,7 @@ import time
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Awaitable, Callable, Sequence
 
-from trail.stats import rollup_coverage, rollup_planner
+from trail.stats import rollup_coverage, rollup_planner, sampling
 from trail.stats.dates import zone
 from trail.stats.rollups import COLUMNS, compute_sql, day_bounds
 from trail.stats.sql_filters import Params
@@ -204,8 +204,9 @@ def meta_sites(meta: Any) -> SiteList:
 
 
 def configure(settings: Any) -> None:
-    """Apply the rollup settings every role needs (the planner's size threshold)."""
+    """Apply the stats settings every role needs (the planner's size threshold, the sampling threshold)."""
     rollup_planner.MIN_EVENTS = int(settings.rollup_min_events)
+    sampling.SAMPLE_EVENTS = int(settings.sample_events)
 
 
 def start_rollup_job(settings: Any, meta: Any, store: EventStore) -> RollupJob:

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Sequence
 
-from trail.stats import dates, rollup_coverage, rollup_planner
+from trail.stats import dates, rollup_coverage, rollup_planner, sampling
 from trail.stats.builder import BuiltQuery, SiteLike, plan, time_only
 from trail.stats.query import Filter, Query
 from trail.stats.rollup_query import plan_rollups
@@ -19,7 +19,7 @@ __all__ = ["run", "realtime_visitors", "first_event", "fmt_metric", "percent_cha
 
 INT_METRICS = frozenset({"visitors", "visits", "pageviews", "events", "bounce_rate", "visit_duration",
                          "scroll_depth", "time_on_page"})
-# meta of responses answered from daily rollups (visitors are HLL-merged: docs/ARCHITECTURE.md, "Stats storage")
+# meta of responses answered from daily rollups (visits crossing the range's edges count whole: docs/ARCHITECTURE.md)
 APPROXIMATE = {"approximate": True, "source": "rollups"}
 POINT_CHANGE = frozenset({"bounce_rate", "conversion_rate", "percentage"})
 
@@ -90,7 +90,7 @@ class _Shaped:
     """Rows of one executed query: dimension keys (raw bucket keys for time) and formatted metrics."""
 
     def __init__(self, query: Query, site: SiteLike, rows: list[tuple[Any, ...]], built: BuiltQuery,
-                 totals: dict[str, int]) -> None:
+                 totals: dict[str, int], sample: float = 1.0) -> None:
         self.query = query
         n = len(built.dimensions)
         goal_idx = query.dimensions.index("event:goal") if "event:goal" in query.dimensions else None
@@ -106,7 +106,7 @@ class _Shaped:
                 elif m == "conversion_rate":
                     metrics.append(_ratio(raw.get("visitors"), totals.get("goal_total_visitors"), m))
                 else:
-                    value = fmt_metric(m, raw.get(m))
+                    value = fmt_metric(m, sampling.scale(m, raw.get(m), sample))
                     if m == "total_revenue" and value is None and goal_idx is not None \
                             and dims[goal_idx] in revenue_goals:
                         value = 0.0
@@ -155,23 +155,24 @@ async def _rollup_plan(store: EventStore, query: Query, site: SiteLike,
 
 
 async def _plan(store: EventStore, query: Query, site: SiteLike,
-                totals_source: Query | None) -> tuple[dict[str, BuiltQuery], bool]:
-    """The SQL of every role: from daily rollups when the rollup planner says so (approximate), else raw events."""
+                totals_source: Query | None) -> tuple[dict[str, BuiltQuery], dict[str, Any], float]:
+    """The SQL of every role, its meta and the share of visitors it reads: from daily rollups when the rollup
+    planner says so (approximate), else raw events (a sample of the visitors on a very large range)."""
     built = await _rollup_plan(store, query, site, totals_source)
     if built is not None:
-        return built, True
-    return plan(query, site, totals_source), False
+        return built, dict(APPROXIMATE), 1.0
+    sample = sampling.share(await rollup_coverage.coverage(store, site.id), query)
+    return plan(query, site, totals_source, sample), sampling.meta(sample), sample
 
 
 async def _execute(store: EventStore, query: Query, site: SiteLike,
                    totals_source: Query | None = None) -> tuple[_Shaped, dict[str, Any]]:
-    built, approximate = await _plan(store, query, site, totals_source)
+    built, meta, sample = await _plan(store, query, site, totals_source)
     names = list(built)
     results = await asyncio.gather(*(_fetch(store, built[n]) for n in names))
     by_name = dict(zip(names, results))
     totals = {k: int(by_name[k][0][0]) for k in ("total_visitors", "goal_total_visitors") if k in by_name}
-    shaped = _Shaped(query, site, by_name["main"], built["main"], totals)
-    meta: dict[str, Any] = dict(APPROXIMATE) if approximate else {}
+    shaped = _Shaped(query, site, by_name["main"], built["main"], totals, sample)
     if time_only(query):
         labels = dates.labels(query.date_range, query.dimensions[0])
         _fill_time(shaped, labels)

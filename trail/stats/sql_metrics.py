@@ -45,6 +45,18 @@ SESSION_SHAPE = {
     "views_per_visit": "avg(v_pv)",
 }
 
+# Outer aggregates over visits selected by their events (no event dimension, event filters): f_pv / f_ev count the
+# visit's events that pass the event filters; `{bscope}` is the bounce scope (visits entering on a filtered page).
+VISITS_BY_EVENTS_SHAPE = {
+    "visitors": "uniqExact(v_visitor)",
+    "visits": "count()",
+    "pageviews": "sum(f_pv)",
+    "events": "sum(f_ev)",
+    "bounce_rate": "sumIf(v_is_bounce, {bscope}) / countIf({bscope}) * 100",
+    "visit_duration": "avg(v_duration)",
+    "views_per_visit": "avg(v_pv)",
+}
+
 # Inner aggregates per (dimensions, session_id) over events rows, by need.
 INNER_BASE = (
     "any(visitor_id) AS vid",

@@ -219,3 +219,17 @@ def test_chart_does_not_draw_future_buckets_as_zeros() -> None:
     assert is_future("2026-11-30T12:00:00+01:00", now, "Europe/Berlin")
     assert not is_future("2026-11-30", now, "Europe/Berlin") and is_future("2026-12-01", now, "Europe/Berlin")
     assert not is_future("not a date", now, "UTC")
+
+
+async def test_sampled_widgets_say_so(seeded: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A view the engine answers from a sample of the visitors says so on each widget; an exact one says nothing."""
+    from trail.stats import sampling
+
+    client, view = seeded["client"], seeded["view"]
+    filtered = {**view, "f": ["visit:country=DE", "visit:device=Desktop"]}  # two filters: never from rollups
+    for widget in ("top-stats", "sources"):
+        assert "data-sampled" not in await get(client, f"/{DOMAIN}/widgets/{widget}", **filtered)
+    monkeypatch.setattr(sampling, "share", lambda cover, query, limit=None: 0.25)
+    for widget in ("top-stats", "sources"):
+        html = await get(client, f"/{DOMAIN}/widgets/{widget}", **filtered)
+        assert "data-sampled" in html and "Estimated from 25&nbsp;% of visitors" in html, widget

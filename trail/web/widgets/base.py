@@ -40,6 +40,7 @@ class WidgetContext:
     details: bool = False
     now: datetime | None = None
     shared: bool = False
+    sample_percent: float | None = None  # set by `ask` when an answer came from a sample of the visitors
 
     def arg(self, name: str, default: str = "") -> str:
         value = self.args.get(name)
@@ -79,7 +80,11 @@ async def ask(ctx: WidgetContext, metrics: list[str], dimensions: list[str] | No
         body["order_by"] = order_by
     if ctx.store is None:
         raise EventStoreError("no event store on this instance")
-    return await run(ctx.store, parse_query(body, ctx.site.timezone, ctx.now), ctx.site)
+    result = await run(ctx.store, parse_query(body, ctx.site.timezone, ctx.now), ctx.site)
+    sampled = result["meta"].get("sample_percent")
+    if sampled is not None:
+        ctx.sample_percent = min(sampled, ctx.sample_percent or 100.0)
+    return result
 
 
 class Widget:
@@ -118,7 +123,8 @@ class Widget:
         except EventStoreError as exc:
             log.warning("widget %s failed for %s: %s", self.name, ctx.site.domain, exc)
             data, error = {}, "The stats database could not answer; it will be retried."
-        return render_partial(self.template, **{**common, **data, "error": error})
+        sampled = f"{ctx.sample_percent:g}" if ctx.sample_percent is not None else ""
+        return render_partial(self.template, **{**common, **data, "error": error, "sample_percent": sampled})
 
     def keep_args(self, ctx: WidgetContext) -> dict[str, str]:
         """Widget args that a refresh keeps (beyond the tab)."""
