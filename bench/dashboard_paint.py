@@ -1,6 +1,6 @@
 """Dashboard paint time: a real server over N synthetic events, the full dashboard loaded in headless Chromium.
 
-Usage: python bench/dashboard_paint.py [--events N] [--loads L] [--period 30d] [--keep DIR]
+Usage: python bench/dashboard_paint.py [--events N] [--loads L] [--period 30d] [--keep DIR] [--filter DIM=VALUE ...]
 Creates a user and the site `bench.test` with the CLI in a fresh data dir (--keep DIR: in DIR, kept, and reused
 as is when it was prepared before), loads N events of the last 30 days into its chDB store with bench/queries.py's
 loader (INSERT ... SELECT FROM numbers()), runs the rollup job once for the site (as the server's job would 30 s
@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -80,7 +81,7 @@ def prepare(data_dir: Path, events: int) -> dict[str, str]:
     return env
 
 
-async def measure(url: str, loads: int, period: str) -> list[float]:
+async def measure(url: str, loads: int, period: str, filters: list[str]) -> list[float]:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as pw:
@@ -94,7 +95,8 @@ async def measure(url: str, loads: int, period: str) -> list[float]:
         await page.wait_for_url("**/sites**")
         times = []
         for i in range(loads + 1):
-            await page.goto(f"{url}/{DOMAIN}?period={period}", wait_until="commit")
+            view = urlencode([("period", period)] + [("f", f) for f in filters])
+            await page.goto(f"{url}/{DOMAIN}?{view}", wait_until="commit")
             await page.wait_for_function(WIDGETS_DONE, timeout=120_000, polling=10)
             ms = await page.evaluate("performance.now()")
             print(f"  load {i}: {ms:,.0f} ms{' (warm-up)' if i == 0 else ''}", flush=True)
@@ -111,6 +113,9 @@ def main() -> None:
     parser.add_argument("--period", default="30d")
     parser.add_argument("--keep", metavar="DIR", default=None,
                         help="data dir to keep; reused without loading when a previous run prepared it")
+    parser.add_argument("--filter", action="append", default=[], metavar="DIM=VALUE",
+                        help="a dashboard filter, as a row click sets it (repeat: two filters read raw events, "
+                             "sampled on a large site)")
     args = parser.parse_args()
     data_dir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="trail-bench-dash-")) / "data"
     marker = data_dir / ".bench-prepared"
@@ -123,8 +128,9 @@ def main() -> None:
     server = Server(env).start(timeout=300)
     try:
         started = time.perf_counter()
-        times = asyncio.run(measure(server.url, args.loads, args.period))
-        print(f"\ndashboard paint, {args.events:,} events, period={args.period}, {len(times)} loads: "
+        times = asyncio.run(measure(server.url, args.loads, args.period, args.filter))
+        shown = "".join(f", filter {f}" for f in args.filter)
+        print(f"\ndashboard paint, {args.events:,} events, period={args.period}{shown}, {len(times)} loads: "
               f"p50 {statistics.median(times):,.0f} ms, min {min(times):,.0f} ms, max {max(times):,.0f} ms "
               f"({time.perf_counter() - started:.0f} s)")
     finally:

@@ -247,3 +247,26 @@ def test_filtered_queries_group_only_candidate_visits() -> None:
     assert "session_id IN" not in sql
     sql, _ = sql_of(dimensions=["visit:source"])
     assert "session_id IN" not in sql
+
+
+def test_visit_level_queries_share_one_grouping_sets_query() -> None:
+    from trail.stats.visit_sets import batch_key, batchable, build_sets
+
+    flt = [["is", "event:props:plan", ["pro"]]]
+    top = q(metrics=["visitors", "bounce_rate"], filters=flt)
+    sources = q(metrics=["visitors"], dimensions=["visit:source"], filters=flt)
+    countries = q(metrics=["visits"], dimensions=["visit:country"], filters=flt)
+    assert all(batchable(x) for x in (top, sources, countries))
+    assert not batchable(q(metrics=["visitors"], dimensions=["event:page"]))
+    assert not batchable(q(metrics=["visitors"], dimensions=["visit:source", "visit:country"]))
+    assert batch_key(top, 0.5) == batch_key(sources, 0.5) != batch_key(sources, 1.0)
+    assert batch_key(sources, 1.0) != batch_key(q(metrics=["visitors"], dimensions=["visit:source"]), 1.0)
+    built = build_sets([top, sources, countries], SITE, sample=0.5)
+    assert bind(built.sql, built.params)
+    assert built.sql.startswith("SELECT grouping(d0, d1) AS g, ")
+    assert built.sql.endswith("GROUP BY GROUPING SETS ((d0), (d1), ())")
+    assert built.sql.count("GROUP BY session_id") == 1 and "JOIN" not in built.sql
+    assert built.dimensions == ("visit:source", "visit:country")
+    assert built.metrics == ("visitors", "bounce_rate", "visits")
+    assert "GROUPING SETS ((d0))" in build_sets([sources], SITE).sql
+    assert "GROUPING" not in build_sets([top], SITE).sql

@@ -360,3 +360,42 @@ async def test_visits_selected_by_events_match_the_join_shape(store: EventStore,
         assert fast == joined, body
         checked += 1
     assert checked > 20
+
+
+async def test_gathered_visit_queries_match_one_by_one(store: EventStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A dashboard's visit-level widgets asked together are answered by one GROUPING SETS query per set of visits,
+    with exactly the answers (rows, order, pages, totals, percentages, comparisons) each gives on its own."""
+    import asyncio
+
+    from trail.stats import visit_batch
+
+    widgets = [
+        {"metrics": ["visitors", "visits", "pageviews", "views_per_visit", "bounce_rate", "visit_duration"],
+         "include": {"comparisons": {"mode": "previous_period"}}},
+        {"metrics": ["visitors", "bounce_rate"], "dimensions": ["visit:source"], "pagination": {"limit": 3}},
+        {"metrics": ["visitors", "percentage"], "dimensions": ["visit:country"], "include": {"total_rows": True}},
+        {"metrics": ["visitors", "visit_duration"], "dimensions": ["visit:device"],
+         "order_by": [["visit_duration", "asc"]]},
+        {"metrics": ["visitors", "visits"], "dimensions": ["visit:entry_page"], "pagination": {"limit": 4, "offset": 2},
+         "include": {"total_rows": True}},
+        {"metrics": ["pageviews", "events"], "dimensions": ["visit:browser"], "order_by": [["visit:browser", "desc"]]},
+    ]
+    for filters, time_series in (([], True), ([["is", "visit:country", ["DE", "US"]]], True),
+                                 ([["is_not", "visit:device", ["Mobile"]]], True),
+                                 ([["contains", "event:page", ["blog"]], ["is_not", "visit:source", ["Google"]]],
+                                  False),
+                                 ([["is", "event:goal", ["Signup"]]], False)):
+        bodies = widgets + ([{"metrics": ["visitors", "visits"], "dimensions": ["time:day"]}] if time_series else [])
+        queries = [parse_query({"site_id": SITE.domain, "date_range": "30d", "filters": filters, **b}, TZ, NOW)
+                   for b in bodies]
+        one_by_one = [await run(store, q, SITE) for q in queries]
+        with monkeypatch.context() as m:
+            m.setattr(visit_batch, "worth_it", lambda events, sample: True)
+            before = visit_batch.runs
+            together = await asyncio.gather(*(run(store, q, SITE) for q in queries))
+            made = visit_batch.runs - before
+        assert list(together) == one_by_one, filters
+        assert any(r["results"] for r in together)
+        # the main queries and their totals: one SQL; the comparison periods (top stats) and the restricted
+        # comparison rows are more sets of visits
+        assert 1 <= made <= 3, made

@@ -23,7 +23,8 @@ from trail.stats.sql_dimensions import (
 )
 from trail.stats.sql_filters import GoalLike, Params, compile_filters, compile_node, goal_condition, selected_goals
 
-__all__ = ["BuiltQuery", "SiteLike", "build", "build_count", "plan", "sample_bound", "totals_query", "per_visit"]
+__all__ = ["BuiltQuery", "SiteLike", "build", "build_count", "plan", "role_queries", "sample_bound", "totals_query",
+           "per_visit", "visit_level", "visit_source", "visits_by_events"]
 
 TS_TYPE = "DateTime64(3, 'UTC')"
 POSITIVE_OPS = ("is", "contains", "matches")
@@ -215,10 +216,8 @@ def build(query: Query, site: SiteLike, paginate: bool | None = None, sample: fl
         base += _candidate_visits(query, site, params, base)
     dims, metrics = query.dimensions, M.sql_metrics(query.metrics)
     paginate = (not time_only(query)) if paginate is None else paginate
-    if per_visit(query):
-        body = _per_visit_sql(query, site, params, base, _Resolver(params, tz, first_day, "v_start"), metrics)
-    elif visits_by_events(query):
-        body = _visits_by_events_sql(query, site, params, base, _Resolver(params, tz, first_day, "v_start"), metrics)
+    if visit_level(query):
+        body = _visit_level_sql(query, site, params, base, _Resolver(params, tz, first_day, "v_start"), metrics)
     else:
         body = _per_event_sql(query, site, params, base, _Resolver(params, tz, first_day, "ts"), metrics)
     sql = body
@@ -228,25 +227,19 @@ def build(query: Query, site: SiteLike, paginate: bool | None = None, sample: fl
     return BuiltQuery(sql, params.values, dims, metrics, paginate)
 
 
-def _per_visit_sql(query: Query, site: SiteLike, params: Params, base: str, resolver: _Resolver,
-                   metrics: tuple[str, ...]) -> str:
-    sessions = _sessions_sql(base, _visit_dims(query))
-    select = [f"{resolver(d)} AS d{i}" for i, d in enumerate(query.dimensions)]
-    select += [f"{M.SESSION_SHAPE[m]} AS m_{m}" for m in metrics]
-    where = compile_filters(query.filters, resolver, site.goals, params)
-    sql = f"SELECT {', '.join(select)} FROM ({sessions}) WHERE {where}"
-    if query.dimensions:
-        sql += " GROUP BY " + ", ".join(f"d{i}" for i in range(len(query.dimensions)))
-    return sql
-
-
-def _visits_by_events_sql(query: Query, site: SiteLike, params: Params, base: str, resolver: _Resolver,
-                          metrics: tuple[str, ...]) -> str:
-    """Visits with at least one event passing the event filters (visit filters on the visit's attributes); event
-    counts are of the passing events, visit metrics of the whole visits."""
+def visit_source(query: Query, site: SiteLike, params: Params, base: str, resolver: _Resolver,
+                 metrics: Sequence[str]) -> tuple[str, dict[str, str]]:
+    """What the visit-level shapes aggregate: `FROM (one row per visit) WHERE <visit filters>`, and each metric's
+    aggregate over those rows. Per visit (no event filter): every visit of the range. Visits selected by their
+    events: visits with at least one event passing the event filters; event counts are of the passing events,
+    visit metrics of the whole visits."""
+    goals = list(site.goals)
+    if per_visit(query):
+        sessions = _sessions_sql(base, _visit_dims(query))
+        where = compile_filters(query.filters, resolver, goals, params)
+        return f"FROM ({sessions}) WHERE {where}", {m: M.SESSION_SHAPE[m] for m in metrics}
     event_nodes = [n for n in query.filters if _pure_event(n)]
     visit_nodes = [n for n in query.filters if not _pure_event(n)]
-    goals = list(site.goals)
     cond = compile_filters(event_nodes, resolver, goals, params)
     page_filters = [f for f in event_nodes if isinstance(f, Filter) and f.dimension == "event:page"]
     bounce = "bounce_rate" in metrics and bool(page_filters)
@@ -260,9 +253,21 @@ def _visits_by_events_sql(query: Query, site: SiteLike, params: Params, base: st
         def entry(dimension: str) -> str:
             return "v_entry_page" if dimension == "event:page" else resolver(dimension)
         bscope = " AND ".join(compile_node(f, entry, goals, params) for f in page_filters)
+    shapes = {m: M.VISITS_BY_EVENTS_SHAPE[m].replace("{bscope}", bscope) for m in metrics}
+    return f"FROM ({sessions}) WHERE {compile_filters(visit_nodes, resolver, goals, params)}", shapes
+
+
+def visit_level(query: Query) -> bool:
+    """Whether one of the visit-level shapes (per visit, visits selected by their events) answers the query."""
+    return per_visit(query) or visits_by_events(query)
+
+
+def _visit_level_sql(query: Query, site: SiteLike, params: Params, base: str, resolver: _Resolver,
+                     metrics: tuple[str, ...]) -> str:
+    source, shapes = visit_source(query, site, params, base, resolver, metrics)
     select = [f"{resolver(d)} AS d{i}" for i, d in enumerate(query.dimensions)]
-    select += [f"{M.VISITS_BY_EVENTS_SHAPE[m].replace('{bscope}', bscope)} AS m_{m}" for m in metrics]
-    sql = f"SELECT {', '.join(select)} FROM ({sessions}) WHERE {compile_filters(visit_nodes, resolver, goals, params)}"
+    select += [f"{shapes[m]} AS m_{m}" for m in metrics]
+    sql = f"SELECT {', '.join(select)} {source}"
     if query.dimensions:
         sql += " GROUP BY " + ", ".join(f"d{i}" for i in range(len(query.dimensions)))
     return sql
@@ -341,17 +346,22 @@ def totals_query(query: Query, without_goals: bool = False) -> Query:
                    limit=1, offset=0)
 
 
-def plan(query: Query, site: SiteLike, totals_source: Query | None = None,
-         sample: float = 1.0) -> dict[str, BuiltQuery]:
-    """Every SQL a query needs, by role: main, total_rows, total_visitors, goal_total_visitors.
-    Totals come from `totals_source` when given (a comparison restricted to the main rows' values).
-    Every role reads the same `sample` of visitors."""
-    out = {"main": build(query, site, sample=sample)}
+def role_queries(query: Query, totals_source: Query | None = None) -> dict[str, Query]:
+    """The query behind each role a query needs: main, total_rows (counted), total_visitors, goal_total_visitors.
+    Totals come from `totals_source` when given (a comparison restricted to the main rows' values)."""
+    out = {"main": query}
     totals = totals_source or query
     if query.include.total_rows and not time_only(query):
-        out["total_rows"] = build_count(query, site, sample)
+        out["total_rows"] = query
     if "percentage" in query.metrics:
-        out["total_visitors"] = build(totals_query(totals), site, sample=sample)
+        out["total_visitors"] = totals_query(totals)
     if "conversion_rate" in query.metrics:
-        out["goal_total_visitors"] = build(totals_query(totals, without_goals=True), site, sample=sample)
+        out["goal_total_visitors"] = totals_query(totals, without_goals=True)
     return out
+
+
+def plan(query: Query, site: SiteLike, totals_source: Query | None = None,
+         sample: float = 1.0) -> dict[str, BuiltQuery]:
+    """Every SQL a query needs, by role (`role_queries`). Every role reads the same `sample` of visitors."""
+    return {role: build_count(q, site, sample) if role == "total_rows" else build(q, site, sample=sample)
+            for role, q in role_queries(query, totals_source).items()}

@@ -9,8 +9,8 @@ from datetime import datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Sequence
 
-from trail.stats import dates, rollup_coverage, rollup_planner, sampling
-from trail.stats.builder import BuiltQuery, SiteLike, plan, time_only
+from trail.stats import dates, rollup_coverage, rollup_planner, sampling, visit_batch, visit_sets
+from trail.stats.builder import BuiltQuery, SiteLike, plan, role_queries, time_only
 from trail.stats.query import Filter, Query
 from trail.stats.rollup_query import plan_rollups
 from trail.store.events import EventStore
@@ -155,21 +155,33 @@ async def _rollup_plan(store: EventStore, query: Query, site: SiteLike,
 
 
 async def _plan(store: EventStore, query: Query, site: SiteLike,
-                totals_source: Query | None) -> tuple[dict[str, BuiltQuery], dict[str, Any], float]:
-    """The SQL of every role, its meta and the share of visitors it reads: from daily rollups when the rollup
-    planner says so (approximate), else raw events (a sample of the visitors on a very large range)."""
+                totals_source: Query | None) -> tuple[dict[str, BuiltQuery], dict[str, Any], float, bool]:
+    """The SQL of every role, its meta, the share of visitors it reads and whether its visit-level roles are
+    gathered with other queries': from daily rollups when the rollup planner says so (approximate), else raw events
+    (a sample of the visitors on a very large range)."""
     built = await _rollup_plan(store, query, site, totals_source)
     if built is not None:
-        return built, dict(APPROXIMATE), 1.0
-    sample = sampling.share(await rollup_coverage.coverage(store, site.id), query)
-    return plan(query, site, totals_source, sample), sampling.meta(sample), sample
+        return built, dict(APPROXIMATE), 1.0, False
+    cover = await rollup_coverage.coverage(store, site.id)
+    sample = sampling.share(cover, query)
+    gather = visit_batch.worth_it(sampling.estimated_events(cover, query), sample)
+    return plan(query, site, totals_source, sample), sampling.meta(sample), sample, gather
 
 
 async def _execute(store: EventStore, query: Query, site: SiteLike,
                    totals_source: Query | None = None) -> tuple[_Shaped, dict[str, Any]]:
-    built, meta, sample = await _plan(store, query, site, totals_source)
+    built, meta, sample, gather = await _plan(store, query, site, totals_source)
     names = list(built)
-    results = await asyncio.gather(*(_fetch(store, built[n]) for n in names))
+    roles = role_queries(query, totals_source) if gather else {}
+
+    async def fetch(name: str) -> list[tuple[Any, ...]]:
+        role = roles.get(name)
+        if role is not None and visit_sets.batchable(role):
+            rows, total = await visit_batch.fetch(store, role, site, sample)
+            return [(total,)] if name == "total_rows" else rows
+        return await _fetch(store, built[name])
+
+    results = await asyncio.gather(*(fetch(n) for n in names))
     by_name = dict(zip(names, results))
     totals = {k: int(by_name[k][0][0]) for k in ("total_visitors", "goal_total_visitors") if k in by_name}
     shaped = _Shaped(query, site, by_name["main"], built["main"], totals, sample)
