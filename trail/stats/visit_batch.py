@@ -8,6 +8,7 @@ Queries over small ranges go straight to the database: they are fast, and the wi
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from typing import Any
 
 from trail.stats.builder import SiteLike
@@ -29,24 +30,37 @@ def worth_it(events: int, sample: float) -> bool:
 
 async def fetch(store: EventStore, query: Query, site: SiteLike, sample: float) -> tuple[list[Row], int]:
     """The rows `build(query, site, sample=sample)` would return, and the row count before pagination."""
-    key = (id(store), getattr(store, "database", ""), int(site.id), batch_key(query, sample))
     loop = asyncio.get_running_loop()
+    key = (id(loop), id(store), getattr(store, "database", ""), int(site.id), batch_key(query, sample))
     members = _open.get(key)
     if members is None:
         members = _open[key] = []
         task = loop.create_task(_run(key, store, site, sample))
         _tasks.add(task)
-        task.add_done_callback(_tasks.discard)
+        task.add_done_callback(partial(_done, key, members))
     future: asyncio.Future[tuple[list[Row], int]] = loop.create_future()
     members.append((query, future))
     return await future
 
 
+def _done(key: tuple[Any, ...], members: list[Any], task: "asyncio.Task[None]") -> None:
+    """After a batch: nothing of it stays open, and no query waits forever (a batch cancelled before it ran)."""
+    _tasks.discard(task)
+    if _open.get(key) is members:
+        del _open[key]
+    for _, future in members:
+        if not future.done():
+            future.cancel()
+
+
 async def _run(key: tuple[Any, ...], store: EventStore, site: SiteLike, sample: float) -> None:
     global runs
-    await asyncio.sleep(WINDOW_S)
-    members = _open.pop(key)
+    members: list[tuple[Query, asyncio.Future[tuple[list[Row], int]]]] = []
     try:
+        try:
+            await asyncio.sleep(WINDOW_S)
+        finally:  # closed to newcomers even when cancelled (a later query starts a batch of its own)
+            members = _open.pop(key, [])
         built = build_sets([q for q, _ in members], site, sample)
         runs += 1
         _, rows = await store.query(built.sql, built.params)
