@@ -28,6 +28,9 @@ def test_events_are_counted_over_the_range_days_only() -> None:
     assert sampling.estimated_events(cover(1000), query("7d")) == 7 * 1000
     assert sampling.estimated_events(cover(1000), query(["2026-01-01", "2026-01-31"])) == 0  # before the data
     assert sampling.estimated_events(Coverage({}, None), query()) == 0
+    # a range shorter than its days counts its share: the last 30 minutes of a day of 48,000 events
+    assert sampling.estimated_events(cover(48_000), query("realtime")) == 1000
+    assert sampling.share(cover(48_000_000), query("realtime"), 2_000_000) == 1.0
 
 
 @pytest.mark.parametrize("per_day, limit, want", [

@@ -21,17 +21,22 @@ SAMPLE_EVENTS = 1_000_000  # TRAIL_SAMPLE_EVENTS (0: never sample): set by trail
 # Additive metrics: estimated from a sample as the sample's value divided by its share.
 SCALED = frozenset({"visitors", "visits", "pageviews", "events", "total_revenue"})
 _LAST = timedelta(milliseconds=1)
+_DAY = timedelta(days=1)
 
 
 def estimated_events(cover: Coverage, query: Query) -> int:
-    """The site's events in the query's range, from the rollup job's per-day counts (days not rolled up yet, such
-    as today, count as empty: the estimate only decides whether a range is large)."""
+    """The site's events in the query's range, from the rollup job's per-day counts (days not rolled up yet count as
+    empty: the estimate only decides whether a range is large). A range shorter than a day (realtime, a few hours)
+    counts its share of its days' events, as if they were spread evenly."""
     if not cover.days:
         return 0
     tz = zone(query.timezone)
-    first = query.date_range.start.astimezone(tz).date()
-    last = (query.date_range.end - _LAST).astimezone(tz).date()
-    return sum(info.events for day, info in cover.days.items() if first <= day <= last)
+    start, end = query.date_range.start, query.date_range.end
+    first, last = start.astimezone(tz).date(), (end - _LAST).astimezone(tz).date()
+    events = sum(info.events for day, info in cover.days.items() if first <= day <= last)
+    if end - start < _DAY:
+        return int(events * ((end - start) / (((last - first).days + 1) * _DAY)))
+    return events
 
 
 def share(cover: Coverage, query: Query, limit: int | None = None) -> float:
