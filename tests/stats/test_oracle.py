@@ -379,6 +379,8 @@ async def test_gathered_visit_queries_match_one_by_one(store: EventStore, monkey
         {"metrics": ["visitors", "visits"], "dimensions": ["visit:entry_page"], "pagination": {"limit": 4, "offset": 2},
          "include": {"total_rows": True}},
         {"metrics": ["pageviews", "events"], "dimensions": ["visit:browser"], "order_by": [["visit:browser", "desc"]]},
+        # under a page filter, a source whose visits never entered on a matching page has no bounce rate (NaN)
+        {"metrics": ["visitors", "bounce_rate"], "dimensions": ["visit:source"], "order_by": [["bounce_rate", "desc"]]},
     ]
     for filters, time_series in (([], True), ([["is", "visit:country", ["DE", "US"]]], True),
                                  ([["is_not", "visit:device", ["Mobile"]]], True),
@@ -399,3 +401,17 @@ async def test_gathered_visit_queries_match_one_by_one(store: EventStore, monkey
         # the main queries and their totals: one SQL; the comparison periods (top stats) and the restricted
         # comparison rows are more sets of visits
         assert 1 <= made <= 3, made
+
+
+async def test_a_sampled_comparison_period_is_labelled(store: EventStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """When only the comparison period is large enough to be sampled, the response still says its numbers are
+    estimates."""
+    from trail.stats import sampling
+
+    main_start = dates.resolve("7d", TZ, NOW).start
+    monkeypatch.setattr(sampling, "share",
+                        lambda cover, query, limit=None: 0.5 if query.date_range.start < main_start else 1.0)
+    got = await ask(store, metrics=["visitors", "bounce_rate"], date_range="7d",
+                    filters=[["is_not", "visit:country", ["FR"]]], include={"comparisons": {"mode": "previous_period"}})
+    assert "sample_percent" not in got["meta"]
+    assert got["meta"]["comparison_sample_percent"] == 50.0 and got["meta"]["approximate"] is True

@@ -47,6 +47,17 @@ async def test_one_sql_per_window_and_rows_split() -> None:
     assert got == [([(12,)], 1), ([("Bing", 9), ("Google", 7)], 2), ([("DE", 5)], 1)]
 
 
+async def test_an_undefined_rate_sorts_last_either_way() -> None:
+    """ClickHouse puts NaN after every number in both directions; chDB hands it over as None (JSON null)."""
+    rows = [(0, "Google", 3, None), (0, "Bing", 2, 50.0), (0, "Direct", 4, 20.0)]
+    store = FakeStore(rows)
+    for direction, want in (("desc", ["Bing", "Direct", "Google"]), ("asc", ["Direct", "Bing", "Google"])):
+        query = q(metrics=["visitors", "bounce_rate"], dimensions=["visit:source"],
+                  order_by=[["bounce_rate", direction]])
+        got, total = await visit_batch.fetch(store, query, SITE, 1.0)
+        assert [r[0] for r in got] == want and total == 3
+
+
 async def test_an_error_reaches_every_waiting_query() -> None:
     store = FakeStore(error=EventStoreError("server gone"))
     calls = [visit_batch.fetch(store, x, SITE, 1.0) for x in (q(), q(dimensions=["visit:source"]))]

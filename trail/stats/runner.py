@@ -218,19 +218,22 @@ async def run(store: EventStore, query: Query, site: SiteLike) -> dict[str, Any]
     keyed = [d for d in query.dimensions if not d.startswith("time")]
     cmp_shaped = None
     if cmp_query is not None and not keyed:  # nothing to restrict: run both at once
-        (shaped, meta), (cmp_shaped, _) = await asyncio.gather(_execute(store, query, site),
+        (shaped, meta), (cmp_shaped, cmp_meta) = await asyncio.gather(_execute(store, query, site),
                                                                _execute(store, cmp_query, site))
     else:
         shaped, meta = await _execute(store, query, site)
         if cmp_query is not None:
             restrict = tuple(_restriction(query, shaped, dim) for dim in keyed)
             restricted = replace(cmp_query, filters=cmp_query.filters + restrict)
-            cmp_shaped, _ = await _execute(store, restricted, site, totals_source=cmp_query)
+            cmp_shaped, cmp_meta = await _execute(store, restricted, site, totals_source=cmp_query)
     results: list[dict[str, Any]] = [{"dimensions": _render_dims(query, dims), "metrics": metrics}
                                      for dims, metrics in shaped.rows]
     if cmp_query is not None and cmp_shaped is not None:
         _attach_comparisons(query, cmp_query, shaped, cmp_shaped, results)
         meta["comparison_date_range"] = cmp_query.normalised()["date_range"]
+        if "sample_percent" in cmp_meta:  # the comparison period's numbers are estimates too
+            meta["comparison_sample_percent"] = cmp_meta["sample_percent"]
+            meta["approximate"] = True
     if query.include.time_labels and query.time_dimension:
         meta["time_labels"] = [dates.label_text(k, query.time_dimension, query.timezone)
                                for k in dates.labels(query.date_range, query.time_dimension)]

@@ -31,7 +31,8 @@ def worth_it(events: int, sample: float) -> bool:
 async def fetch(store: EventStore, query: Query, site: SiteLike, sample: float) -> tuple[list[Row], int]:
     """The rows `build(query, site, sample=sample)` would return, and the row count before pagination."""
     loop = asyncio.get_running_loop()
-    key = (id(loop), id(store), getattr(store, "database", ""), int(site.id), batch_key(query, sample))
+    key = (id(loop), id(store), getattr(store, "database", ""), int(site.id), repr(tuple(site.goals)),
+           batch_key(query, sample))
     members = _open.get(key)
     if members is None:
         members = _open[key] = []

@@ -110,7 +110,8 @@ def _order(query: Query, rows: list[Row]) -> None:
 
 
 def _sortable(value: Any, desc: bool) -> tuple[int, Any]:
-    """NaN (a rate over no visit) sorts after every number either way."""
-    if isinstance(value, float) and math.isnan(value):
+    """NaN (a rate over no visit; None once decoded from JSON) sorts after every number either way, as in
+    ClickHouse."""
+    if value is None or isinstance(value, float) and math.isnan(value):
         return (0 if desc else 1, 0.0)
     return (1 if desc else 0, value)

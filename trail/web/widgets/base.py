@@ -81,9 +81,10 @@ async def ask(ctx: WidgetContext, metrics: list[str], dimensions: list[str] | No
     if ctx.store is None:
         raise EventStoreError("no event store on this instance")
     result = await run(ctx.store, parse_query(body, ctx.site.timezone, ctx.now), ctx.site)
-    sampled = result["meta"].get("sample_percent")
-    if sampled is not None:
-        ctx.sample_percent = min(sampled, ctx.sample_percent or 100.0)
+    for key in ("sample_percent", "comparison_sample_percent"):
+        sampled = result["meta"].get(key)
+        if sampled is not None:
+            ctx.sample_percent = min(sampled, ctx.sample_percent or 100.0)
     return result
 
 
