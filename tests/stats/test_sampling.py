@@ -66,3 +66,11 @@ def test_only_additive_metrics_are_scaled() -> None:
 def test_meta_labels_a_sample() -> None:
     assert sampling.meta(1.0) == {}
     assert sampling.meta(0.18) == {"approximate": True, "source": "sample", "sample_percent": 18.0}
+
+
+def test_nothing_samples_within_exact() -> None:
+    big = cover(10_000_000)
+    assert sampling.share(big, query("30d"), 2_000_000) < 1.0
+    with sampling.exact():
+        assert sampling.share(big, query("30d"), 2_000_000) == 1.0
+    assert sampling.share(big, query("30d"), 2_000_000) < 1.0

@@ -98,7 +98,19 @@ async def test_realtime_visitors(api: Any) -> None:
     assert isinstance(await res.get_json(), int)
 
 
-async def test_export_zip(api: Any) -> None:
+async def test_export_zip(api: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from trail.stats import sampling
+
+    asked: list[float] = []
+    share = sampling.share
+    monkeypatch.setattr(sampling, "SAMPLE_EVENTS", 1)
+    monkeypatch.setattr(sampling, "estimated_events", lambda cover, query: 10**9)  # as if the site were huge
+
+    def spy(cover: Any, query: Any, limit: Any = None) -> float:
+        asked.append(share(cover, query, limit))
+        return asked[-1]
+
+    monkeypatch.setattr(sampling, "share", spy)
     client, auth, _ = api
     res = await client.get("/api/v2/export?site_id=stats.test&date_range=7d", headers=auth)
     assert res.status_code == 200
@@ -110,5 +122,6 @@ async def test_export_zip(api: Any) -> None:
         visitors = z.read("visitors.csv").decode().splitlines()
         assert visitors[0] == "date,visitors,pageviews,visits,views_per_visit,bounce_rate,visit_duration"
         assert len(visitors) == 8
+    assert asked and set(asked) == {1.0}  # an export never samples, however large the site
     bad = await client.get("/api/v2/export?site_id=stats.test&date_range=zzz", headers=auth)
     assert bad.status_code == 400

@@ -10,8 +10,10 @@ The response says so: `meta.sample_percent`. How large the error is: docs/ARCHIT
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import timedelta
-from typing import Any
+from typing import Any, Iterator
 
 from trail.stats.dates import zone
 from trail.stats.query import Query
@@ -20,8 +22,20 @@ from trail.stats.rollup_planner import Coverage
 SAMPLE_EVENTS = 1_000_000  # TRAIL_SAMPLE_EVENTS (0: never sample): set by trail.stats.rollup_job.configure
 # Additive metrics: estimated from a sample as the sample's value divided by its share.
 SCALED = frozenset({"visitors", "visits", "pageviews", "events", "total_revenue"})
+_EXACT: ContextVar[bool] = ContextVar("trail_stats_exact", default=False)
 _LAST = timedelta(milliseconds=1)
 _DAY = timedelta(days=1)
+
+
+@contextmanager
+def exact() -> Iterator[None]:
+    """Queries run within (and the tasks they start) never sample: the CSV export's numbers are exact, however long
+    they take to compute."""
+    token = _EXACT.set(True)
+    try:
+        yield
+    finally:
+        _EXACT.reset(token)
 
 
 def estimated_events(cover: Coverage, query: Query) -> int:
@@ -43,6 +57,8 @@ def share(cover: Coverage, query: Query, limit: int | None = None) -> float:
     """The share of visitors to read: 1.0 (everything) up to `limit` events, else about limit / events, rounded
     down to two significant digits so that labels stay readable (20 %, 7.3 %)."""
     limit = SAMPLE_EVENTS if limit is None else limit
+    if _EXACT.get():
+        return 1.0
     events = estimated_events(cover, query)
     if limit <= 0 or events <= limit:
         return 1.0
