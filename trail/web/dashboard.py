@@ -24,7 +24,7 @@ from trail.security.access import site_required, token_required
 from trail.services import current_services
 from trail.sites import SiteInfo, site_directory
 from trail.web.live_api import origin_allowed, serve_live
-from trail.web.widgets import LIST_WIDGETS, WIDGETS
+from trail.web.widgets import LIST_WIDGETS, WIDGETS, prefetch
 from trail.web.widgets.base import WidgetContext, ask
 from trail.web.widgets.current import render_live
 from trail.web.widgets.listing import ListWidget
@@ -81,6 +81,9 @@ def _nav(state: ViewState, base: str) -> dict[str, Any]:
 async def _page(info: SiteInfo, base: str, *, shared: bool, can_settings: bool) -> Response:
     ctx = _context(info, base, shared=shared)
     state = ctx.state
+    if not state.error and ctx.store is not None:  # the widgets' queries start now, while the browser loads the page
+        prefetch.start([w for w in WIDGETS.values() if w.name != "current"],
+                       lambda: _context(info, base, shared=shared))
     widgets = {name: {"name": name, "url": ctx.widget_url(name)} for name in WIDGETS}
     html = await render_template(
         "dashboard/page.html", info=info, base=base, state=state, widgets=widgets, shared=shared,

@@ -233,3 +233,31 @@ async def test_sampled_widgets_say_so(seeded: dict[str, Any], monkeypatch: pytes
     for widget in ("top-stats", "sources"):
         html = await get(client, f"/{DOMAIN}/widgets/{widget}", **filtered)
         assert "data-sampled" in html and "Estimated from 25&nbsp;% of visitors" in html, widget
+
+
+async def test_the_page_prefetches_its_widgets_queries(seeded: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Serving the page starts every widget's queries; each widget request then takes its answer (once) instead of
+    asking again, and shows exactly what it shows when it asks itself."""
+    import asyncio
+
+    from trail.web.widgets import base, prefetch
+
+    client, view = seeded["client"], seeded["view"]
+    own = {w: await get(client, f"/{DOMAIN}/widgets/{w}", **view) for w in ("top-stats", "sources", "chart")}
+    asked: list[Any] = []
+    real_run = base.run
+
+    async def counting(store: Any, query: Any, site: Any) -> Any:
+        asked.append(query)
+        return await real_run(store, query, site)
+
+    monkeypatch.setattr(base, "run", counting)
+    await get(client, f"/{DOMAIN}", **view)
+    await asyncio.gather(*list(prefetch._tasks))
+    prefetched = len(asked)
+    assert prefetched >= 7  # every widget but the live counter, some with several queries
+    for widget, html in own.items():
+        assert await get(client, f"/{DOMAIN}/widgets/{widget}", **view) == html, widget
+    assert len(asked) == prefetched  # all three answered from the prefetch
+    await get(client, f"/{DOMAIN}/widgets/sources", **view)
+    assert len(asked) > prefetched  # an answer is taken once: a refresh asks again

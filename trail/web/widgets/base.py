@@ -20,6 +20,7 @@ from trail.stats.errors import QueryError
 from trail.stats.query import parse_query
 from trail.stats.runner import run
 from trail.store.events import EventStore, EventStoreError
+from trail.web.widgets import prefetch
 from trail.web.widgets.fmt import fmt_value
 from trail.web.widgets.state import ViewState
 
@@ -80,7 +81,8 @@ async def ask(ctx: WidgetContext, metrics: list[str], dimensions: list[str] | No
         body["order_by"] = order_by
     if ctx.store is None:
         raise EventStoreError("no event store on this instance")
-    result = await run(ctx.store, parse_query(body, ctx.site.timezone, ctx.now), ctx.site)
+    store, query = ctx.store, parse_query(body, ctx.site.timezone, ctx.now)
+    result = await prefetch.answer(store, ctx.site.id, body, lambda: run(store, query, ctx.site))
     for key in ("sample_percent", "comparison_sample_percent"):
         sampled = result["meta"].get(key)
         if sampled is not None:
