@@ -82,7 +82,7 @@ async def _page(info: SiteInfo, base: str, *, shared: bool, can_settings: bool) 
     ctx = _context(info, base, shared=shared)
     state = ctx.state
     if not state.error and ctx.store is not None:  # the widgets' queries start now, while the browser loads the page
-        prefetch.start([w for w in WIDGETS.values() if w.name != "current"],
+        prefetch.start([w for w in WIDGETS.values() if w.prefetch],
                        lambda: _context(info, base, shared=shared))
     widgets = {name: {"name": name, "url": ctx.widget_url(name)} for name in WIDGETS}
     html = await render_template(

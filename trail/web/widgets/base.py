@@ -98,6 +98,7 @@ class Widget:
     template = ""
     tabs: tuple[tuple[str, str], ...] = ()
     live_refresh = True  # refreshed over HTTP when a live frame arrives (realtime / today)
+    prefetch = True  # the page starts its stats queries while the browser loads it (trail.web.widgets.prefetch)
 
     def tab(self, ctx: WidgetContext) -> str:
         wanted = ctx.arg("tab")

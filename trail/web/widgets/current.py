@@ -18,6 +18,7 @@ class CurrentVisitorsWidget(Widget):
     title = "Current visitors"
     template = TEMPLATE
     live_refresh = False  # pushed by the live engine instead
+    prefetch = False  # one cheap realtime count, not a stats-engine query
 
     async def data(self, ctx: WidgetContext) -> dict[str, Any]:
         if ctx.store is None:
