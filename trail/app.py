@@ -155,9 +155,10 @@ async def start_services(settings: Settings, role: str) -> Services:
         await live.start()
         services.extras["live"] = live
     if role in ("all", "writer"):
+        from trail.ingest.event import PAYLOAD_FORMAT
         from trail.live.writer import Writer
 
-        writer = Writer(broker, events, _decode_event, max_batch=settings.max_batch_size,
+        writer = Writer(broker, events, PAYLOAD_FORMAT, max_batch=settings.max_batch_size,
                         flush_interval_ms=settings.flush_interval_ms,
                         retention_minutes=settings.stream_retention_minutes,
                         consumer=os.environ.get("_TRAIL_WRITER_CONSUMER") or None)
@@ -171,12 +172,6 @@ async def start_services(settings: Settings, role: str) -> Services:
              settings.clickhouse_url.split("://")[0], settings.database_url.split("://")[0],
              "redis" if settings.redis_url else "embedded")
     return services
-
-
-def _decode_event(payload: bytes) -> dict[str, Any]:
-    from trail.ingest.event import row_from_payload
-
-    return row_from_payload(payload)
 
 
 async def stop_services(services: Services) -> None:

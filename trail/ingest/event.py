@@ -12,6 +12,8 @@ from typing import Any
 
 import orjson
 
+from trail.store.events import JsonRowFormat
+
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MS = timedelta(milliseconds=1)
 
@@ -136,3 +138,29 @@ def row_from_payload(payload: bytes) -> dict[str, Any]:
     if "props" not in data:
         row["props"] = {}
     return row
+
+
+# -- the payload as ClickHouse reads it (the chDB writer inserts payloads without decoding them) -----------------------
+_REQUIRED = frozenset(("event_id", "site_id", "ts", "name"))
+_JSON_TYPES = {"event_id": "UUID", "site_id": "UInt32", "ts": "Int64", "name": "String", "visitor_id": "UInt64",
+               "session_id": "UInt64", "props": "Map(String, String)", "revenue_amount": "Nullable(Decimal(18, 3))",
+               "interactive": "Nullable(UInt8)", "scroll_depth": "UInt8", "engagement_ms": "UInt32",
+               **{name: "String" for name in _TEXT_COLUMNS}}
+# Fields left out of a payload read as their type's default, which is each column's default but for two: ts is
+# epoch ms, and an omitted `interactive` means 1.
+_JSON_SELECT = {"ts": "fromUnixTimestamp64Milli(ts, 'UTC')", "interactive": "coalesce(interactive, 1)"}
+
+
+def payload_is_row(payload: bytes) -> bool:
+    """A JSON object holding the required columns (what `row_from_payload` accepts; extra keys are ignored)."""
+    try:
+        data = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(data, dict) and _REQUIRED <= data.keys()
+
+
+PAYLOAD_FORMAT = JsonRowFormat(
+    structure=", ".join(f"{name} {_JSON_TYPES[name]}" for name in _FIELD_NAMES),
+    select=", ".join(_JSON_SELECT.get(name, name) for name in _FIELD_NAMES),
+    check=payload_is_row, decode=row_from_payload)

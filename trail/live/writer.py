@@ -18,7 +18,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from trail import metrics
 from trail.live.broker import Broker, Entry
-from trail.store.events import EventStore, EventStoreError
+from trail.store.events import EventStore, EventStoreError, EventStoreUnavailable, JsonRowFormat, JsonRows
 
 log = logging.getLogger("trail.writer")
 
@@ -48,7 +48,7 @@ class Writer:
         self,
         broker: Broker,
         store: EventStore,
-        decode: Callable[[bytes], Mapping[str, Any]],
+        decode: Callable[[bytes], Mapping[str, Any]] | JsonRowFormat,
         *,
         table: str = "events",
         max_batch: int = 5000,
@@ -60,7 +60,9 @@ class Writer:
     ) -> None:
         self.broker = broker
         self.store = store
-        self.decode = decode
+        # With a JsonRowFormat the payloads are rows as they are: a store that reads JSON inserts them unchanged
+        self.json_format = decode if isinstance(decode, JsonRowFormat) else None
+        self.decode = decode.decode if isinstance(decode, JsonRowFormat) else decode
         self.table = table
         self.max_batch = max_batch
         self.flush_interval = flush_interval_ms / 1000
@@ -137,14 +139,15 @@ class Writer:
 
     async def write_batch(self, batch: Sequence[Entry]) -> None:
         """Insert the batch (retrying with the same token until ClickHouse accepts it), then ack."""
-        rows, bad = [], []
-        for entry in batch:
-            try:
-                rows.append(self.decode(entry.data))
-            except Exception:
-                bad.append(entry.id)
-        if bad:
-            log.error("dropping %d undecodable stream entries (first %s)", len(bad), bad[0])
+        rows: Sequence[Mapping[str, Any]]
+        if self.json_format is not None:
+            check = self.json_format.check
+            kept = [entry for entry in batch if check(entry.data)]
+            if len(kept) < len(batch):
+                _log_dropped([entry.id for entry in batch if not check(entry.data)])
+            rows = JsonRows([entry.data for entry in kept], self.json_format)
+        else:
+            rows = self._decoded([entry.data for entry in batch], [entry.id for entry in batch])
         token = batch_token(batch)
         backoff = 0.25
         while rows:
@@ -152,6 +155,12 @@ class Writer:
             try:
                 await self.store.insert(self.table, rows, dedup_token=token)
             except EventStoreError as exc:
+                if isinstance(rows, JsonRows) and not isinstance(exc, EventStoreUnavailable):
+                    # refused as JSON (a payload the check let through but ClickHouse cannot read): insert the rows
+                    # that decode, under the same token; nothing of the refused INSERT was written
+                    log.warning("insert of %d JSON rows failed (%s); inserting them decoded", len(rows), exc)
+                    rows = self._decoded(list(rows.lines), [entry.id for entry in kept])
+                    continue
                 metrics.INSERT_FAILURES.inc()
                 if self._stopping.is_set():
                     log.warning("stopping with %d events unwritten; they stay pending for the next start", len(rows))
@@ -165,6 +174,18 @@ class Writer:
             self.written += len(rows)
             break
         await self.broker.ack(GROUP, [entry.id for entry in batch])
+
+    def _decoded(self, payloads: Sequence[bytes], ids: Sequence[str]) -> list[Mapping[str, Any]]:
+        """The payloads as rows; the ones that do not decode are dropped (and logged)."""
+        rows, bad = [], []
+        for entry_id, data in zip(ids, payloads):
+            try:
+                rows.append(self.decode(data))
+            except Exception:
+                bad.append(entry_id)
+        if bad:
+            _log_dropped(bad)
+        return rows
 
     async def trim(self) -> None:
         """Trim the stream to the retention window, never past the oldest unacknowledged entry."""
@@ -184,6 +205,10 @@ class Writer:
             await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
         except asyncio.TimeoutError:
             pass
+
+
+def _log_dropped(ids: Sequence[str]) -> None:
+    log.error("dropping %d undecodable stream entries (first %s)", len(ids), ids[0])
 
 
 def _id_key(entry_id: str) -> tuple[int, int]:

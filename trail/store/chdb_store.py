@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-from trail.store.events import EventStore, EventStoreError
+from trail.store.events import EventStore, EventStoreError, JsonRows
 from trail.store.sqlquote import bind, qualified_table, quote, quote_identifier
 
 # Concurrency finding (chdb 4.4.0, measured on this machine): queries on ONE chdb Session are serialised by an
@@ -276,6 +276,13 @@ class ChdbEventStore(EventStore):
             # a deduplicated retry must not reach the materialized views either (the default in 26.x; explicit)
             settings.append("deduplicate_blocks_in_dependent_materialized_views = 1")
         target = qualified_table(self.database, table)
+        if isinstance(rows, JsonRows):  # the lines go in as they are: no Python values made and encoded again
+            settings.append("input_format_skip_unknown_fields = 1")
+            text = b"\n".join(rows.lines).decode()
+            data = f"$${text}$$" if "$$" not in text and not text.endswith("$") else quote(text)
+            await self._call(self._run, f"INSERT INTO {target} SETTINGS {', '.join(settings)} SELECT "
+                             f"{rows.format.select} FROM format(JSONEachRow, {quote(rows.format.structure)}, {data})")
+            return
         head = f"INSERT INTO {target} SETTINGS {', '.join(settings)} FORMAT JSONEachRow\n"
         try:
             body = await asyncio.to_thread(_insert_body, rows) if len(rows) > 5000 else _insert_body(rows)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import abc
-from typing import Any, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Mapping, Sequence, overload
 
 
 class EventStoreError(RuntimeError):
@@ -12,6 +13,43 @@ class EventStoreError(RuntimeError):
 
 class EventStoreUnavailable(EventStoreError):
     """The ClickHouse server cannot be reached (connection refused, timeout, restart in progress)."""
+
+
+@dataclass(frozen=True)
+class JsonRowFormat:
+    """How rows kept as JSON objects map onto a table: the JSON fields' ClickHouse types (`structure`), the SELECT
+    list that turns them into the table's columns in order (`select`), a cheap `check` that a line is a row, and
+    `decode` to Python values for stores that insert those."""
+
+    structure: str
+    select: str
+    check: Callable[[bytes], bool]
+    decode: Callable[[bytes], Mapping[str, Any]]
+
+
+class JsonRows(Sequence[Mapping[str, Any]]):
+    """Rows as JSON lines. A store that reads JSON (chDB) inserts the lines as they are; any other store sees the
+    decoded rows, so every store accepts them wherever it accepts a sequence of rows."""
+
+    def __init__(self, lines: Sequence[bytes], fmt: JsonRowFormat) -> None:
+        self.lines = lines
+        self.format = fmt
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    @overload
+    def __getitem__(self, index: int) -> Mapping[str, Any]: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Mapping[str, Any]]: ...
+
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return [self.format.decode(line) for line in self.lines[index]]
+        return self.format.decode(self.lines[index])
+
+    def __iter__(self) -> Iterator[Mapping[str, Any]]:
+        return (self.format.decode(line) for line in self.lines)
 
 
 class EventStore(abc.ABC):
