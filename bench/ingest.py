@@ -50,6 +50,32 @@ class WrkResult:
     p50_ms: float
     p99_ms: float
     detail: str
+    cpu_us: float = 0.0  # CPU (user + system) of the measured server per request
+    writer_cpu_us: float = 0.0  # CPU of the separate writer process (redis mode) per request
+
+
+def session_cpu_s(sid: int) -> float:
+    """User + system CPU seconds of every process in session `sid` (each server runs in a session of its own)."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[3]) == sid:  # after "(comm)": state ppid pgrp session ... utime(11) stime(12)
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def measured(wrk: str, url: str, path: str, args: argparse.Namespace, server: int, writer: int | None) -> WrkResult:
+    """One wrk run, with the CPU the server (and the writer process, when there is one) spent per request."""
+    before = session_cpu_s(server), session_cpu_s(writer) if writer else 0.0
+    result = run_wrk(wrk, url, path, args.duration, args.connections, args.threads)
+    n = max(result.requests, 1)
+    result.cpu_us = (session_cpu_s(server) - before[0]) / n * 1e6
+    if writer:
+        result.writer_cpu_us = (session_cpu_s(writer) - before[1]) / n * 1e6
+    return result
 
 
 def say(text: str) -> None:
@@ -290,13 +316,17 @@ def bench_server(server: str, broker: str, wrk: str, args: argparse.Namespace) -
             run_wrk(wrk, url, "/api/event", 2, args.connections, args.threads)
             raw: list[WrkResult] = []
             event: list[WrkResult] = []
+            writer_pid = stack.procs[0].pid if stack.procs else None
             for round_no in range(1, args.rounds + 1):
-                raw.append(run_wrk(wrk, url, "/__raw", args.duration, args.connections, args.threads))
+                raw.append(measured(wrk, url, "/__raw", args, proc.pid, writer_pid))
                 say(f"    round {round_no}/{args.rounds}: raw ASGI  {raw[-1].rps:>9,.0f} req/s "
-                    f"(p50 {raw[-1].p50_ms:.1f} ms, p99 {raw[-1].p99_ms:.1f} ms)")
-                event.append(run_wrk(wrk, url, "/api/event", args.duration, args.connections, args.threads))
+                    f"(p50 {raw[-1].p50_ms:.1f} ms, p99 {raw[-1].p99_ms:.1f} ms; "
+                    f"server CPU {raw[-1].cpu_us:.0f} us/req)")
+                event.append(measured(wrk, url, "/api/event", args, proc.pid, writer_pid))
+                writer_note = f", writer CPU {event[-1].writer_cpu_us:.0f} us/ev" if writer_pid else ""
                 say(f"    round {round_no}/{args.rounds}: /api/event {event[-1].rps:>8,.0f} events/s "
-                    f"(p50 {event[-1].p50_ms:.1f} ms, p99 {event[-1].p99_ms:.1f} ms, non-202 {event[-1].non202})")
+                    f"(p50 {event[-1].p50_ms:.1f} ms, p99 {event[-1].p99_ms:.1f} ms, non-202 {event[-1].non202}; "
+                    f"server CPU {event[-1].cpu_us:.0f} us/ev{writer_note})")
         finally:
             stop(proc)
         accepted_min = sum(r.requests - r.non202 for r in event)  # the warm-up's events come on top
@@ -310,6 +340,8 @@ def bench_server(server: str, broker: str, wrk: str, args: argparse.Namespace) -
                 "ratio": best_event / best_raw, "non202": sum(r.non202 for r in event),
                 "errors": sum(r.errors for r in event), "accepted": accepted_min, "stored": stored,
                 "p50": min(r.p50_ms for r in event), "p99": min(r.p99_ms for r in event),
+                "raw_cpu": min(r.cpu_us for r in raw), "event_cpu": min(r.cpu_us for r in event),
+                "writer_cpu": min(r.writer_cpu_us for r in event),
                 "detail": ",".join(r.detail for r in event if r.detail)}
     except Exception:
         for name in ("server.log", "writer.log"):
@@ -368,12 +400,14 @@ def main() -> int:
                for name in args.servers.split(",") if name.strip()]
     say("")
     say(f"{'server':<10} {'broker':<9} {'raw ASGI req/s':>15} {'/api/event ev/s':>16} {'ratio':>6} {'p99 ms':>7} "
-        f"{'non-202':>8} {'stored/accepted':>16}")
+        f"{'non-202':>8} {'stored/accepted':>16} {'CPU us raw/ev':>14} {'CPU ratio':>9} {'writer us/ev':>12}")
     ok = True
     for r in results:
         label = f"{r['server']} ({r['broker']})"
         say(f"{r['server']:<10} {r['broker']:<9} {r['raw']:>15,.0f} {r['event']:>16,.0f} {r['ratio']:>6.2f} "
-            f"{r['p99']:>7.1f} {r['non202']:>8} {r['stored']:>7}/{r['accepted']:<8}")
+            f"{r['p99']:>7.1f} {r['non202']:>8} {r['stored']:>7}/{r['accepted']:<8} "
+            f"{r['raw_cpu']:>6.0f}/{r['event_cpu']:<7.0f} {r['raw_cpu'] / max(r['event_cpu'], 1e-9):>9.2f} "  # type: ignore[operator]
+            f"{r['writer_cpu']:>12.0f}")
         if r["non202"] or r["errors"]:
             say(f"  FAIL {label}: {r['non202']} non-202 answers ({r['detail']}), {r['errors']} socket errors")
             ok = False

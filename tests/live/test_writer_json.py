@@ -105,3 +105,27 @@ async def test_bad_entries_are_dropped_and_the_rest_written_once(broker: Broker,
     w = writer(broker, store)
     await drain(w)
     assert await count(store) == (20, 20) and await broker.lag(GROUP) == 0
+
+
+async def test_a_full_batch_goes_in_as_json_past_the_default_query_size(store: EventStore) -> None:  # noqa: F811
+    payloads = [varied(i).to_payload() for i in range(5000)]
+    assert sum(map(len, payloads)) > 4 * 262_144  # ClickHouse's default max_query_size is 256 KiB
+    await store.insert("events", JsonRows(payloads, PAYLOAD_FORMAT), dedup_token="big")
+    assert await count(store) == (5000, 5000)
+
+
+async def test_json_rows_past_the_literal_limit_go_in_decoded(store: EventStore,  # noqa: F811
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from trail.store import chdb_store
+
+    monkeypatch.setattr(chdb_store, "JSON_LITERAL_MAX", 1000)
+    decoded: list[bytes] = []
+
+    def decode(line: bytes) -> Any:
+        decoded.append(line)
+        return PAYLOAD_FORMAT.decode(line)
+
+    fmt = type(PAYLOAD_FORMAT)(PAYLOAD_FORMAT.structure, PAYLOAD_FORMAT.select, PAYLOAD_FORMAT.check, decode)
+    payloads = [varied(i).to_payload() for i in range(30)]
+    await store.insert("events", JsonRows(payloads, fmt), dedup_token="decoded")
+    assert await count(store) == (30, 30) and sorted(decoded) == sorted(payloads)

@@ -34,7 +34,10 @@ _SESSION_SETTINGS = (
     "SET output_format_json_quote_64bit_integers = 0",
     "SET output_format_json_quote_decimals = 1",
     "SET session_timezone = 'UTC'",
+    # JSON rows are inserted as one string literal (JsonRows), which the parser counts (default limit 256 KiB)
+    f"SET max_query_size = {2 * (64 << 20)}",
 )
+JSON_LITERAL_MAX = 64 << 20  # larger JsonRows batches are inserted as decoded rows
 
 DEFAULT_DATABASE = "trail"
 
@@ -276,9 +279,10 @@ class ChdbEventStore(EventStore):
             # a deduplicated retry must not reach the materialized views either (the default in 26.x; explicit)
             settings.append("deduplicate_blocks_in_dependent_materialized_views = 1")
         target = qualified_table(self.database, table)
-        if isinstance(rows, JsonRows):  # the lines go in as they are: no Python values made and encoded again
+        text = b"\n".join(rows.lines).decode() if isinstance(rows, JsonRows) else ""
+        if isinstance(rows, JsonRows) and len(text) <= JSON_LITERAL_MAX:
+            # the lines go in as they are: no Python values made and encoded again
             settings.append("input_format_skip_unknown_fields = 1")
-            text = b"\n".join(rows.lines).decode()
             data = f"$${text}$$" if "$$" not in text and not text.endswith("$") else quote(text)
             await self._call(self._run, f"INSERT INTO {target} SETTINGS {', '.join(settings)} SELECT "
                              f"{rows.format.select} FROM format(JSONEachRow, {quote(rows.format.structure)}, {data})")
