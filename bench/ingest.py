@@ -162,6 +162,20 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         pass
 
 
+def run_mysql(sql: str) -> None:
+    """One statement on the bench's MariaDB server (TRAIL_BENCH_MYSQL_URL)."""
+    import pymysql
+
+    parts = urlsplit(MYSQL_URL)
+    conn = pymysql.connect(host=parts.hostname or "127.0.0.1", port=parts.port or 3306,
+                           user=parts.username or "root", password=parts.password or "")
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+    finally:
+        conn.close()
+
+
 class EmbeddedStack:
     """The embedded default: one `serve --role all` process (chDB, SQLite, spool, writer and live engine in it)."""
 
@@ -209,25 +223,13 @@ class RedisStack(EmbeddedStack):
         self.web_env = {**self.env, "TRAIL_CLICKHOUSE_URL": f"chdb://{data / 'web-clickhouse'}"}
         self.role = "web"
 
-    def _mysql(self, sql: str) -> None:
-        import pymysql
-
-        parts = urlsplit(MYSQL_URL)
-        conn = pymysql.connect(host=parts.hostname or "127.0.0.1", port=parts.port or 3306,
-                               user=parts.username or "root", password=parts.password or "")
-        try:
-            with conn.cursor() as cur:
-                cur.execute(sql)
-        finally:
-            conn.close()
-
     def _redis(self) -> Any:
         import redis
 
         return redis.Redis.from_url(REDIS_URL)
 
     def prepare(self) -> None:
-        self._mysql(f"CREATE DATABASE `{self.database}` CHARACTER SET utf8mb4")
+        run_mysql(f"CREATE DATABASE `{self.database}` CHARACTER SET utf8mb4")
         trail_cli(self.env, "migrate")
 
     def start_backend(self) -> None:
@@ -268,7 +270,7 @@ class RedisStack(EmbeddedStack):
                 client.delete(*keys)
         finally:
             client.close()
-        self._mysql(f"DROP DATABASE IF EXISTS `{self.database}`")
+        run_mysql(f"DROP DATABASE IF EXISTS `{self.database}`")
 
 
 STACKS = {"embedded": EmbeddedStack, "redis": RedisStack}

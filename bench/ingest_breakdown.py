@@ -33,8 +33,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-REDIS_URL = os.environ.get("TRAIL_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
-MYSQL_URL = os.environ.get("TRAIL_BENCH_MYSQL_URL", "mysql+aiomysql://root@127.0.0.1:3306/")
+from bench.ingest import MYSQL_URL, REDIS_URL, run_mysql  # noqa: E402
+
 DOMAIN = "bench.test"
 BODY = (b'{"n":"pageview","u":"https://bench.test/blog/why-no-cookies?utm_source=newsletter","d":"bench.test",'
         b'"r":"https://news.ycombinator.com/","w":1920}')
@@ -47,28 +47,13 @@ def say(text: str) -> None:
     print(text, flush=True)
 
 
-def _mysql(sql: str) -> None:
-    from urllib.parse import urlsplit
-
-    import pymysql
-
-    parts = urlsplit(MYSQL_URL)
-    conn = pymysql.connect(host=parts.hostname or "127.0.0.1", port=parts.port or 3306,
-                           user=parts.username or "root", password=parts.password or "")
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql)
-    finally:
-        conn.close()
-
-
 def prepare(mode: str, data: Path) -> dict[str, str]:
     """The environment of one variant's child: a fresh data dir (and database), a user and the bench site."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRAIL_")}
     env.update(TRAIL_DATA_DIR=str(data), TRAIL_RATE_LIMIT_PER_IP="1000000", PYTHONUNBUFFERED="1")
     if mode == "redis":
         tag = data.name.replace("-", "_")
-        _mysql(f"CREATE DATABASE `bd_{tag}` CHARACTER SET utf8mb4")
+        run_mysql(f"CREATE DATABASE `bd_{tag}` CHARACTER SET utf8mb4")
         env.update(TRAIL_REDIS_URL=REDIS_URL, TRAIL_REDIS_PREFIX=f"trailbd:{tag}:", TRAIL_SECRET_KEY="bd-" + "k" * 40,
                    TRAIL_DATABASE_URL=MYSQL_URL.rstrip("/") + f"/bd_{tag}",
                    TRAIL_CLICKHOUSE_URL=f"chdb://{data / 'ch'}")
@@ -92,7 +77,7 @@ def cleanup(mode: str, data: Path) -> None:
                 client.delete(*keys)
         finally:
             client.close()
-        _mysql(f"DROP DATABASE IF EXISTS `bd_{tag}`")
+        run_mysql(f"DROP DATABASE IF EXISTS `bd_{tag}`")
     shutil.rmtree(data, ignore_errors=True)
 
 
