@@ -119,6 +119,10 @@ async def measure(mode: str, variant: str, events: int, callers: int) -> tuple[f
 def child(args: argparse.Namespace) -> int:
     import uvloop
 
+    import trail.app  # noqa: F401  (imported before the collector is tuned, as `serve` has it)
+    from trail.gctune import tune_for_serving
+
+    tune_for_serving()  # as `serve` does before serving
     loop_us, process_us = uvloop.run(measure(args.mode, args.variant, args.events, args.callers))
     print(json.dumps({"loop": loop_us, "process": process_us}))
     return 0

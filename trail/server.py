@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from trail.config import Settings
+from trail.gctune import tune_for_serving
 from trail.logs import setup_logging
 
 
@@ -58,6 +59,7 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None, 
     from trail.app import asgi_app
 
     app = asgi_app(settings, role=role)
+    tune_for_serving()
     print(f"Trail is serving on http://{host}:{port} (role {role}, {server})", flush=True)
     if server == "uvicorn":
         import uvicorn

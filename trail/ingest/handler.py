@@ -24,8 +24,11 @@ from trail.ingest.visitor import CacheGet, CacheSet, Sessions
 log = logging.getLogger(__name__)
 
 BATCH_MAX_ITEMS = 1000
+# Any origin may post events (they carry no credentials). Answers carry the origin header; the methods, headers and
+# max-age are read by browsers only from the preflight's answer, so only `OPTIONS` sends them.
+CORS_ORIGIN = {"access-control-allow-origin": "*"}
 CORS_HEADERS = {
-    "access-control-allow-origin": "*",
+    **CORS_ORIGIN,
     "access-control-allow-methods": "POST, OPTIONS",
     "access-control-allow-headers": "Content-Type",
     "access-control-max-age": "86400",
@@ -52,13 +55,13 @@ class Response:
 
 # The answer to an accepted event: one shared, never-mutated object, so adapters can recognise it and send
 # pre-encoded bytes (the fast path answers thousands of these a second).
-ACCEPTED = Response(202, {**_TEXT, **CORS_HEADERS}, b"ok")
+ACCEPTED = Response(202, {**_TEXT, **CORS_ORIGIN}, b"ok")
 
 
 def _error(status: int, message: str, cors: bool = False) -> Response:
     headers = dict(_JSON)
     if cors:
-        headers.update(CORS_HEADERS)
+        headers.update(CORS_ORIGIN)
     return Response(status, headers, orjson.dumps({"error": message}))
 
 
@@ -132,7 +135,7 @@ class Ingestor:
         for reason in reasons:
             metrics.EVENTS_DROPPED.labels(reason=reason).inc()
         if not payloads and reasons:
-            return Response(202, {**_TEXT, **CORS_HEADERS, "x-trail-dropped": reasons[0]}, b"ok")
+            return Response(202, {**_TEXT, **CORS_ORIGIN, "x-trail-dropped": reasons[0]}, b"ok")
         return ACCEPTED
 
     async def _enrich(self, request: EventRequest, ip: str, user_agent: str, headers: Mapping[str, str],

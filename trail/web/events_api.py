@@ -5,7 +5,7 @@ from __future__ import annotations
 from quart import Blueprint, Response, request
 from werkzeug.exceptions import RequestEntityTooLarge, RequestTimeout
 
-from trail.ingest.handler import CORS_HEADERS, Ingestor
+from trail.ingest.handler import CORS_ORIGIN, Ingestor
 from trail.ingest.handler import Response as IngestResponse
 from trail.security.access import csrf_exempt, public, token_required
 from trail.services import current_services
@@ -39,7 +39,7 @@ async def _body(ingestor: Ingestor) -> bytes | IngestResponse:
     except RequestEntityTooLarge:
         return ingestor.too_large()
     except RequestTimeout:
-        return IngestResponse(400, {"content-type": "application/json", **CORS_HEADERS},
+        return IngestResponse(400, {"content-type": "application/json", **CORS_ORIGIN},
                               b'{"error":"body: not received in time"}')
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Awaitable, Callable
 
-from trail.ingest.handler import ACCEPTED
+from trail.ingest.handler import ACCEPTED, Response
 
 log = logging.getLogger("trail.access_log")
 
@@ -22,12 +22,6 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 PATHS = {"/api/event", "/api/event/"}
 # The request headers POST /api/event looks at (handler.Ingestor.single and the pipeline's steps).
 WANTED = frozenset({b"content-length", b"user-agent", b"x-forwarded-for", b"dnt", b"sec-gpc", b"accept-language"})
-CORS = [
-    (b"access-control-allow-origin", b"*"),
-    (b"access-control-allow-methods", b"POST, OPTIONS"),
-    (b"access-control-allow-headers", b"Content-Type"),
-    (b"access-control-max-age", b"86400"),
-]
 _ACCEPTED_HEADERS = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in ACCEPTED.headers.items()] + [
     (b"content-length", str(len(ACCEPTED.body)).encode())]
 _ACCEPTED_START = {"type": "http.response.start", "status": 202, "headers": _ACCEPTED_HEADERS}
@@ -54,10 +48,10 @@ class IngestFastPath:
         if services is None or "ingestor" not in services.extras:  # not started, or a writer: Quart answers
             await self.app(scope, receive, send)
             return
-        if scope["method"] == "OPTIONS":
-            await _respond(send, 204, [], b"")
-            return
         ingestor = services.extras["ingestor"]
+        if scope["method"] == "OPTIONS":
+            await _respond(send, ingestor.preflight())
+            return
         limit = services.settings.body_limit_bytes
         # only the headers the Ingestor reads are decoded: a browser sends a dozen more
         headers = {name.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", ())
@@ -73,8 +67,7 @@ class IngestFastPath:
             await send(_ACCEPTED_START)
             await send(_ACCEPTED_BODY)
             return
-        extra = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in result.headers.items()]
-        await _respond(send, result.status, extra, result.body)
+        await _respond(send, result)
         if result.status >= 400 and log.isEnabledFor(logging.INFO):
             log.info('"POST %s" %s', scope["path"], result.status)
 
@@ -95,9 +88,8 @@ async def _read_body(receive: Receive, limit: int) -> bytes | None:
             return b"".join(chunks)
 
 
-async def _respond(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
-    names = {name for name, _ in headers}
-    all_headers = headers + [h for h in CORS if h[0] not in names]
-    all_headers.append((b"content-length", str(len(body)).encode()))
-    await send({"type": "http.response.start", "status": status, "headers": all_headers})
-    await send({"type": "http.response.body", "body": body})
+async def _respond(send: Send, result: Response) -> None:
+    headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in result.headers.items()]
+    headers.append((b"content-length", str(len(result.body)).encode()))
+    await send({"type": "http.response.start", "status": result.status, "headers": headers})
+    await send({"type": "http.response.body", "body": result.body})
