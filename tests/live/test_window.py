@@ -136,3 +136,24 @@ def test_memory_stays_flat_over_many_minutes() -> None:
         clock.advance(60)
     w = agg.windows[1]
     assert len(w._buckets) <= 30 and len(w._visits) <= 30 * 20 and len(w._seen_heap) <= 6 * 20
+
+
+def test_unreadable_entries_are_counted_and_skipped() -> None:
+    """A payload without the fields the window reads, or with wrongly typed ones, must not stop the live feed."""
+    from trail.live.broker import Entry
+
+    agg, now = Aggregator(), T0_MS
+    good = entry(event(3, now - 1000, visitor=1))
+    bad = [Entry("1-1", b"not json"), Entry("1-2", b'{"ts": 1, "name": "pageview"}'),
+           Entry("1-3", b'{"site_id": "3", "ts": 1, "name": "pageview"}'), Entry("1-4", b"[1, 2]")]
+    assert agg.add_entries([*bad, good], now) == {3}
+    assert agg.bad_entries == len(bad)
+    assert agg.snapshot(3, "x", now).pageviews_last_30m == 1
+
+
+def test_live_event_reads_only_its_fields_from_a_payload() -> None:
+    ev = event(4, T0_MS, visitor=9, path="/pricing")
+    got = LiveEvent.from_payload(ev.to_payload())
+    assert (got.site_id, got.ts_ms, got.name, got.visitor_id, got.path) == (4, T0_MS, "pageview", 9, "/pricing")
+    minimal = LiveEvent.from_payload(b'{"site_id": 4, "ts": 5, "name": "signup", "extra": [1, {"x": 2}]}')
+    assert minimal == LiveEvent(4, 5, "signup")  # omitted columns read as their defaults, unknown keys skipped
