@@ -58,6 +58,8 @@ async def test_fast_path_contract(app_factory) -> None:  # type: ignore[no-untyp
             res = await _call(client, "POST", orjson.dumps(EVENT), {})
             assert (res.status_code, res.text) == (202, "ok")
             assert res.headers["access-control-allow-origin"] == "*" and "x-trail-dropped" not in res.headers
+            # methods, headers and max-age are read from the preflight's answer only: not sent with every event
+            assert not {"access-control-allow-methods", "access-control-max-age"} & set(res.headers)
 
             res = await _call(client, "POST", orjson.dumps(EVENT), {"user-agent": "Googlebot/2.1"})
             assert res.status_code == 202 and res.headers["x-trail-dropped"] == "bot"
@@ -85,6 +87,7 @@ async def test_fast_path_contract(app_factory) -> None:  # type: ignore[no-untyp
             assert res.headers["access-control-allow-origin"] == "*"
             assert "POST" in res.headers["access-control-allow-methods"]
             assert "Content-Type" in res.headers["access-control-allow-headers"]
+            assert res.headers["access-control-max-age"] == "86400"
 
         async with _client(IngestFastPath(app), "198.51.100.7") as client:
             statuses = [(await _call(client, "POST", orjson.dumps(EVENT), {})).status_code for _ in range(40)]
