@@ -47,6 +47,7 @@ def test_serve_tunes_the_collector_once_the_app_is_built(restore_gc: None, monke
         seen.update(threshold=gc.get_threshold()[0], frozen=gc.get_freeze_count(), app=app)
 
     monkeypatch.setattr(uvicorn, "run", fake_run)
+    monkeypatch.setenv("_TRAIL_WRITER_CONSUMER", "gctune-test")  # serve() sets it when unset; keep it out of os.environ
     gc.unfreeze()
     settings = Settings.load({"TRAIL_DATA_DIR": str(tmp_path), "TRAIL_REDIS_URL": "redis://127.0.0.1:6379/0",
                               "TRAIL_SECRET_KEY": "k" * 40}, env_file=None)
