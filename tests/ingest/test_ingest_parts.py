@@ -12,7 +12,7 @@ import pytest
 
 from tests.ingest.conftest import CHROME
 from trail.ingest.batcher import AppendBatcher
-from trail.ingest.event import COLUMNS, EnrichedEvent, new_event_id
+from trail.ingest.event import COLUMNS, EnrichedEvent, datetime_to_ms, new_event_id
 from trail.ingest.geo import Geo
 from trail.ingest.ip import client_ip
 from trail.ingest.ratelimit import RateLimiter
@@ -44,7 +44,8 @@ def test_event_payload_round_trip_and_columns() -> None:
     body = sql[sql.index("(") + 1: sql.index("ENGINE")]
     names = [line.split()[0] for line in body.splitlines() if line.strip() and not line.strip().startswith(("--", ")"))]
     assert list(COLUMNS) == names
-    ev = EnrichedEvent(event_id=new_event_id(), site_id=3, ts=datetime(2026, 3, 1, 12, 0, 0, 123000, timezone.utc),
+    ts_ms = datetime_to_ms(datetime(2026, 3, 1, 12, 0, 0, 123000, timezone.utc))
+    ev = EnrichedEvent(event_id=new_event_id(), site_id=3, ts_ms=ts_ms,
                        name="Purchase", visitor_id=2**64 - 1, session_id=5, props={"a": "b"},
                        revenue_amount=Decimal("9.990"), revenue_currency="EUR", interactive=0)
     back = EnrichedEvent.from_payload(ev.to_payload())
@@ -52,7 +53,8 @@ def test_event_payload_round_trip_and_columns() -> None:
     row = back.to_row()
     assert isinstance(row["event_id"], uuid.UUID) and row["ts"].tzinfo is not None
     assert row["revenue_amount"] == Decimal("9.990") and row["props"] == {"a": "b"}
-    assert EnrichedEvent.from_payload(EnrichedEvent(new_event_id(), 1, ev.ts, "x").to_payload()).revenue_amount is None
+    bare = EnrichedEvent(new_event_id(), 1, ev.ts_ms, "x")
+    assert EnrichedEvent.from_payload(bare.to_payload()).revenue_amount is None
 
 
 def test_event_ids_are_time_ordered_uuid7() -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from trail.ingest.event import EnrichedEvent, ms_to_datetime
+from trail.ingest.event import EnrichedEvent
 from trail.live.broker import Entry
 
 T0_MS = int(datetime(2026, 3, 1, 12, 0, 30, tzinfo=timezone.utc).timestamp() * 1000)  # 30 s into a minute
@@ -28,7 +28,7 @@ class FakeClock:
 
 def event(site_id: int, ts_ms: int, name: str = "pageview", visitor: int = 1, session: int | None = None,
           path: str = "/", source: str = "", country: str = "", device: str = "Desktop", **extra: Any) -> EnrichedEvent:
-    return EnrichedEvent(event_id=uuid.uuid4(), site_id=site_id, ts=ms_to_datetime(ts_ms), name=name,
+    return EnrichedEvent(event_id=uuid.uuid4(), site_id=site_id, ts_ms=ts_ms, name=name,
                          visitor_id=visitor, session_id=session if session is not None else visitor * 1000 + 1,
                          hostname="x.test", pathname=path, source=source, country=country, device=device, **extra)
 

@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from tests.live.test_writer import Crash, FlakyStore, broker, count, drain, store  # noqa: F401 (fixtures)
-from trail.ingest.event import PAYLOAD_FORMAT, EnrichedEvent, new_event_id, payload_is_row
+from trail.ingest.event import PAYLOAD_FORMAT, EnrichedEvent, datetime_to_ms, new_event_id, payload_is_row
 from trail.live.broker import Broker
 from trail.live.writer import GROUP, Writer
 from trail.store.events import EventStore, JsonRows
@@ -23,7 +23,8 @@ T0 = datetime(2026, 11, 1, 12, 0, 0, 123000, tzinfo=timezone.utc)
 def event(i: int, **extra: Any) -> EnrichedEvent:
     columns: dict[str, Any] = {"visitor_id": 2**64 - 1 - i, "session_id": i + 1, "hostname": "a.example",
                                "pathname": f"/p/{i}", **extra}
-    return EnrichedEvent(new_event_id(1_790_000_000_000 + i), 3, T0.replace(second=i % 60), "pageview", **columns)
+    return EnrichedEvent(new_event_id(1_790_000_000_000 + i), 3, datetime_to_ms(T0.replace(second=i % 60)), "pageview",
+                         **columns)
 
 
 def varied(i: int) -> EnrichedEvent:

