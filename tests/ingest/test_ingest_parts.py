@@ -82,6 +82,24 @@ async def test_batcher_coalesces_and_propagates_errors() -> None:
     await failing.close()
 
 
+async def test_batcher_gives_up_on_a_hung_append_and_goes_on() -> None:
+    hang = asyncio.Event()
+    done: list[int] = []
+
+    async def append(payloads: list[bytes]) -> None:
+        if not hang.is_set():
+            hang.set()
+            await asyncio.sleep(3600)  # the broker never answers this one
+        done.append(len(payloads))
+
+    batcher = AppendBatcher(append, timeout_s=0.05)
+    with pytest.raises(TimeoutError):
+        await batcher.submit([b"x"])
+    await batcher.submit([b"y", b"z"])  # the next append is not held up by the abandoned one
+    assert done == [2]
+    await batcher.close()
+
+
 def test_rate_limiter_refills() -> None:
     now = [0.0]
     limiter = RateLimiter(10, clock=lambda: now[0])

@@ -65,7 +65,8 @@ class AppendBatcher:
         self._kick()  # more pending than one batch holds and room for another append: start it now
         try:
             payloads = [p for chunk, _ in batch for p in chunk]
-            await asyncio.wait_for(self.append(payloads), self.timeout_s)
+            async with asyncio.timeout(self.timeout_s):  # not wait_for: no Task of its own per append
+                await self.append(payloads)
         except BaseException as exc:
             error = exc if isinstance(exc, Exception) else RuntimeError("append cancelled")
             for _, future in batch:

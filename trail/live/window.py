@@ -102,6 +102,10 @@ def _top(counts: dict[str, dict[int, int]], n: int = TOP_N) -> list[tuple[str, i
     return heapq.nsmallest(n, ((k, len(v)) for k, v in counts.items()), key=lambda kv: (-kv[1], kv[0]))
 
 
+def _recent_row(ev: LiveEvent) -> Recent:
+    return Recent(ev.ts_ms, ev.name, ev.path, ev.country, ev.source or NO_SOURCE, ev.device or NOT_SET)
+
+
 class SiteWindow:
     """Rolling aggregates of one site; every method takes the current time so tests inject a clock."""
 
@@ -118,7 +122,7 @@ class SiteWindow:
         self._visits: dict[int, _Visit] = {}
         self._last_seen: dict[int, int] = {}  # visitor -> latest event ts (for current visitors)
         self._seen_heap: list[tuple[int, int]] = []
-        self._recent: list[tuple[int, int, Recent]] = []  # (ts, arrival, item) ascending, at most RECENT_N
+        self._recent: list[tuple[int, int, LiveEvent]] = []  # (ts, arrival, event) ascending, at most RECENT_N
         self._arrivals = 0
         self._floor = 0  # first minute of the window after the last expire()
 
@@ -191,9 +195,8 @@ class SiteWindow:
     def _add_recent(self, ev: LiveEvent) -> None:
         if len(self._recent) >= RECENT_N and ev.ts_ms < self._recent[0][0]:
             return
-        self._arrivals += 1
-        item = Recent(ev.ts_ms, ev.name, ev.path, ev.country, ev.source or NO_SOURCE, ev.device or NOT_SET)
-        bisect.insort(self._recent, (ev.ts_ms, self._arrivals, item))
+        self._arrivals += 1  # the feed's rows are made from the kept events when a snapshot asks for them
+        bisect.insort(self._recent, (ev.ts_ms, self._arrivals, ev))
         if len(self._recent) > RECENT_N:
             del self._recent[0]
 
@@ -264,7 +267,7 @@ class SiteWindow:
             pageviews_last_30m=self._pageviews, per_minute=per_minute,
             top_pages=_top(self._pages), top_sources=_top(sources), top_countries=_top(countries),
             top_devices=_top(devices), top_events=_top(self._names),
-            recent=[r[2] for r in reversed(self._recent)], version=self.version,
+            recent=[_recent_row(ev) for _, _, ev in reversed(self._recent)], version=self.version,
         )
 
 
