@@ -31,15 +31,9 @@ AMOUNT_STEP = Decimal("0.001")
 BATCH_MAX_AGE = timedelta(hours=24)
 BATCH_MAX_SKEW = timedelta(minutes=5)
 
-# long key first, then Plausible's short aliases
-_NAME = ("name", "n")
-_URL = ("url", "u")
-_DOMAIN = ("domain", "d")
-_REFERRER = ("referrer", "r")
-_PROPS = ("props", "p", "m", "meta")
+# Long key first, then Plausible's short aliases; the first one present and not null counts. parse_event reads
+# name/n, url/u, domain/d, referrer/r, props/p/m/meta, interactive/i and screen_width/w inline; the rarer ones:
 _REVENUE = ("revenue", "$")
-_INTERACTIVE = ("interactive", "i")
-_SCREEN = ("screen_width", "w")
 _HASH = ("hash_mode", "h", "hashMode")
 _SCROLL = ("scroll_depth", "sd")
 _ENGAGED = ("engagement_time", "e", "engagement_ms")
@@ -99,15 +93,20 @@ def parse_event(obj: Any, *, batch: bool = False, now: datetime | None = None) -
     """Validate one event object; raise RequestError naming the first bad field."""
     if not isinstance(obj, dict):
         raise RequestError("body", "must be a JSON object")
-    name = _parse_name(_get(obj, _NAME))
-    url, hostname, pathname, query, hash_mode = _parse_url(_get(obj, _URL), _truthy(_get(obj, _HASH), "hash_mode"))
+    # The keys every event may carry, long name first (as _get, inline: this runs for every event)
+    get = obj.get
+    name = _parse_name(v if (v := get("name")) is not None else get("n"))
+    url, hostname, pathname, query, hash_mode = _parse_url(v if (v := get("url")) is not None else get("u"),
+                                                           _truthy(_get(obj, _HASH), "hash_mode"))
+    props = (v if (v := get("props")) is not None else v if (v := get("p")) is not None
+             else v if (v := get("m")) is not None else get("meta"))
     event = EventRequest(
         name=name, url=url, hostname=hostname, pathname=pathname, query=query,
-        domains=parse_domains(_get(obj, _DOMAIN)),
-        referrer=_parse_referrer(_get(obj, _REFERRER)),
-        props=parse_props(_get(obj, _PROPS)),
-        interactive=_parse_interactive(_get(obj, _INTERACTIVE)),
-        screen_width=_parse_screen(_get(obj, _SCREEN)),
+        domains=parse_domains(v if (v := get("domain")) is not None else get("d")),
+        referrer=_parse_referrer(v if (v := get("referrer")) is not None else get("r")),
+        props=parse_props(props) if props is not None else {},
+        interactive=_parse_interactive(v if (v := get("interactive")) is not None else get("i")),
+        screen_width=_parse_screen(v if (v := get("screen_width")) is not None else get("w")),
         hash_mode=hash_mode,
     )
     revenue = _get(obj, _REVENUE)
