@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import gc
 from pathlib import Path
 from typing import Any, Iterator
@@ -22,11 +23,15 @@ def restore_gc() -> Iterator[None]:
         gc.set_threshold(*threshold)
 
 
-def test_tune_for_serving_freezes_start_up_and_raises_the_young_threshold(restore_gc: None) -> None:
+def test_tune_for_serving_freezes_start_up_and_raises_the_young_threshold(restore_gc: None,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    at_exit: list[Any] = []
+    monkeypatch.setattr(atexit, "register", at_exit.append)
     older = gc.get_threshold()[1:]
     gc.unfreeze()
     kept = [[i] for i in range(1000)]  # containers that exist at start-up
     tune_for_serving()
+    assert at_exit == [gc.unfreeze]  # thawed at exit: the shutdown's teardown order stays CPython's own
     assert gc.get_threshold() == (YOUNG_THRESHOLD, *older)
     assert gc.get_freeze_count() >= len(kept)  # frozen: full collections no longer walk them
     cycle: list[Any] = []
