@@ -27,6 +27,15 @@ def check_options(settings: Settings, workers: int, role: str) -> None:
         raise ServeError("--role web needs TRAIL_REDIS_URL: without Redis, events would never reach a writer.")
 
 
+def uvicorn_proxy_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn believes X-Forwarded-For / X-Forwarded-Proto from exactly TRAIL_TRUSTED_PROXIES.
+
+    Left to its default, uvicorn takes the client and the scheme from those headers whenever the peer is 127.0.0.1,
+    whatever TRAIL_TRUSTED_PROXIES says (tests/e2e/test_client_ip.py)."""
+    trusted = [str(net) for net in settings.trusted_proxies or ()]
+    return {"proxy_headers": bool(trusted), "forwarded_allow_ips": trusted}
+
+
 def serve(settings: Settings, host: str | None = None, port: int | None = None, workers: int = 1,
           role: str = "all", server: str | None = None) -> int:
     """Run migrations and serve until SIGINT/SIGTERM. Returns the exit code."""
@@ -49,7 +58,7 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None, 
             print(f"serve: {exc}", file=sys.stderr)
             return 1
     if workers > 1:
-        return _serve_workers(host, port, workers, role, server)
+        return _serve_workers(settings, host, port, workers, role, server)
     # One process per host and port: its writer keeps one consumer name across restarts, so after a crash
     # (SIGKILL) the restarted writer re-inserts its own pending batch at once instead of waiting for the
     # dead-consumer timeout. Workers (several processes) keep per-process names.
@@ -69,7 +78,7 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None, 
         previous = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             uvicorn.run(app, host=host, port=port, access_log=False, log_config=None, ws="auto",
-                        lifespan="on")
+                        lifespan="on", **uvicorn_proxy_options(settings))
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -99,12 +108,13 @@ async def _hypercorn(app: Any, host: str, port: int) -> None:
     await hypercorn_serve(app, config, shutdown_trigger=shutdown_trigger)  # type: ignore[arg-type]
 
 
-def _serve_workers(host: str, port: int, workers: int, role: str, server: str) -> int:
+def _serve_workers(settings: Settings, host: str, port: int, workers: int, role: str, server: str) -> int:
     os.environ["_TRAIL_ROLE"] = role
     if server == "uvicorn":
         import uvicorn
 
-        uvicorn.run("trail.asgi:app", host=host, port=port, workers=workers, access_log=False, log_config=None)
+        uvicorn.run("trail.asgi:app", host=host, port=port, workers=workers, access_log=False, log_config=None,
+                    **uvicorn_proxy_options(settings))
         return 0
     from hypercorn.config import Config
     from hypercorn.run import run
