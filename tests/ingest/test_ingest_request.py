@@ -34,6 +34,15 @@ def test_long_keys_are_read() -> None:
     assert ev.hostname == "example.com" and ev.props == {"a": "1"} and ev.revenue_currency == "USD"
 
 
+
+def test_long_key_wins_and_a_null_one_falls_back_to_the_short_one() -> None:
+    ev = parse_event({"name": "Signup", "n": "pageview", "url": None, "u": "https://example.com/b",
+                      "domain": "example.com", "d": "other.example", "referrer": None, "r": "https://x.io/",
+                      "props": None, "p": None, "m": {"from": "m"}, "meta": {"from": "meta"},
+                      "interactive": None, "i": False, "screen_width": 800, "w": 390})
+    assert (ev.name, ev.pathname, ev.domains, ev.referrer) == ("Signup", "/b", ("example.com",), "https://x.io/")
+    assert ev.props == {"from": "m"} and ev.interactive is False and ev.screen_width == 800
+
 @pytest.mark.parametrize("key", ["p", "m", "meta", "props"])
 def test_props_as_json_string(key: str) -> None:
     assert parse(**{key: orjson.dumps({"plan": "pro", "n": 3}).decode()}).props == {"plan": "pro", "n": "3"}
