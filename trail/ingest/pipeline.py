@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Awaitable, Callable, Mapping, Union
 import msgspec
 
 from trail.ingest import bots
-from trail.ingest.event import EPOCH, EnrichedEvent
+from trail.ingest.event import EnrichedEvent, ms_to_datetime
 from trail.ingest.geo import Geo
 from trail.ingest.ip import compile_networks, ip_in
 from trail.ingest.referrer import classify
@@ -44,7 +44,7 @@ class Draft(msgspec.Struct, gc=False):
 @lru_cache(maxsize=8)
 def _utc_day(day_number: int) -> date:
     """The UTC date of a day number (days since 1970-01-01); events of the last days share a few."""
-    return (EPOCH + timedelta(days=day_number)).date()
+    return ms_to_datetime(day_number * _DAY_MS).date()
 
 
 @lru_cache(maxsize=4096)
