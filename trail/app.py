@@ -150,7 +150,7 @@ async def start_services(settings: Settings, role: str) -> Services:
         services.extras["ingestor"] = build_ingestor(services)
         from trail.live.ticker import LiveEngine
 
-        live = LiveEngine(broker)
+        live = LiveEngine(broker, idle_after=settings.live_idle_seconds or None)
         feed.on_change(live.on_access_change)
         await live.start()
         services.extras["live"] = live

@@ -109,6 +109,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("TRAIL_FLUSH_INTERVAL_MS", "1000", _int(10, 60_000), "Writer: longest time an event waits in a batch before the INSERT."),
     Setting("TRAIL_MAX_BATCH_SIZE", "5000", _int(1, 1_000_000), "Writer: most events in one ClickHouse INSERT."),
     Setting("TRAIL_MAX_LAG", "1000000", _int(1000, 100_000_000), "Backpressure: past this many unwritten events, `POST /api/event` answers 503."),
+    Setting("TRAIL_LIVE_IDLE_SECONDS", "300", _int(0, 86_400), "Seconds an instance's live engine keeps tailing the stream after its last live client (dashboard, wall, live API) leaves; then it sleeps until one connects, and warms from the stream again. 0 = tail from start-up, always."),
     Setting("TRAIL_STREAM_RETENTION_MINUTES", "40", _int(35, 10_080), "Minutes of events kept in the stream after they are written (the live window needs >= 35)."),
     Setting("TRAIL_BODY_LIMIT_BYTES", "1048576", _int(1024, 1_048_576), "Largest accepted request body of the events API."),
     Setting("TRAIL_RATE_LIMIT_PER_IP", "200", _int(1, 1_000_000), "Events per second accepted from one client IP (offices share one address)."),

@@ -16,6 +16,8 @@ INSERT_LATENCY = Histogram(
 )
 INSERT_FAILURES = Counter("trail_insert_failures_total", "ClickHouse INSERTs that failed and will be retried.")
 WEBSOCKET_CLIENTS = Gauge("trail_websocket_clients", "Open websocket connections.", ["kind"])
+LIVE_AWAKE = Gauge("trail_live_awake", "1 while this process's live engine tails the stream (it sleeps after "
+                   "TRAIL_LIVE_IDLE_SECONDS without a live client), else 0.")
 LIVE_TICK_SECONDS = Histogram(
     "trail_live_tick_seconds", "Time of one live tick (aggregate, render, fan out).",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),

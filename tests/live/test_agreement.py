@@ -114,6 +114,7 @@ async def test_a_restarted_instance_warms_its_window_from_the_stream(app_factory
         events = dataset(site_id, now_ms, seed=3)
         await services.broker.append([e.to_payload() for e in events])
         engine = services.extras["live"]
+        await engine.wake()  # no client yet: an instance's engine sleeps until one comes (TRAIL_LIVE_IDLE_SECONDS)
         for _ in range(100):
             if engine.snapshot(site_id).pageviews_last_30m == sum(e.name == "pageview" for e in events):
                 break
@@ -121,6 +122,8 @@ async def test_a_restarted_instance_warms_its_window_from_the_stream(app_factory
         before = engine.snapshot(site_id)
     async with app_factory() as (app, _):  # a new process would do the same: same data dir, same stream
         engine = app.extensions["trail"].extras["live"]
+        assert not engine.awake
+        await engine.wake()
         after = engine.snapshot(site_id)  # no event arrived since the start: all of it comes from the warm-up
         assert after.pageviews_last_30m == before.pageviews_last_30m > 0
         assert (after.visitors_last_30m, after.current_visitors, after.top_pages, after.top_sources) == (

@@ -21,7 +21,7 @@ from trail.live.aggregator import Aggregator
 from trail.live.hub import Client, Hub, Topic
 from trail.live.renderers import render_frame
 from trail.live.snapshot import Snapshot
-from trail.metrics import LIVE_TICK_SECONDS
+from trail.metrics import LIVE_AWAKE, LIVE_TICK_SECONDS
 
 log = logging.getLogger("trail.live")
 
@@ -41,9 +41,10 @@ class LiveEngine:
 
     def __init__(self, broker: Any, *, clock: Callable[[], float] = time.time, minutes: int = 30,
                  min_interval: float = 0.25, keepalive: float = 15.0, tail_block_ms: int = 1000,
-                 send_timeout: float = 10.0) -> None:
+                 send_timeout: float = 10.0, idle_after: float | None = None) -> None:
         self.broker = broker
         self.clock = clock
+        self.idle_after = idle_after  # None: warm at start and tail for good; else see `wake`
         self.min_interval = min_interval
         self.keepalive = keepalive
         self.tail_block_ms = tail_block_ms
@@ -58,16 +59,73 @@ class LiveEngine:
         self._frames: dict[Topic, tuple[int, int, float, str]] = {}  # topic -> (version, minute, at, frame)
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._waking: asyncio.Future[None] | None = None
+        self._unwatched_since: float | None = None  # monotonic time the last client left (None: watched)
+        self.awake = False
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
 
     # -- lifecycle --------------------------------------------------------------------------------
     async def start(self) -> None:
+        """Warm and tail at once without `idle_after`; with it, start asleep: nothing is read until `wake`."""
         _ENGINES.add(self)
+        if self.idle_after is None:
+            await self.wake()
+        else:
+            LIVE_AWAKE.set(0)
+
+    async def wake(self) -> None:
+        """Warm the window from the stream and start tailing it, unless this engine is awake already.
+
+        With `idle_after` set, an engine tails the stream only while it has clients, and for `idle_after` seconds
+        after the last one leaves (`_sleep_if_idle`): an instance no dashboard watches spends nothing on live
+        windows. Whoever is about to `connect` a client or read a frame awaits this first, with no other await in
+        between; it returns at once when awake, and concurrent callers share one warm-up."""
+        if self.awake:
+            return
+        if self._waking is None or self._waking.done():
+            self._waking = asyncio.ensure_future(self._warm_and_tail())
+        try:
+            await asyncio.shield(self._waking)
+        finally:
+            if self._waking is not None and self._waking.done():
+                self._waking = None
+
+    async def _warm_and_tail(self) -> None:
         await self.warm()
+        self._unwatched_since = time.monotonic() if not self.hub.clients else None
         self._tasks = [asyncio.create_task(self._tail_loop(), name="live-tail"),
                        asyncio.create_task(self._tick_loop(), name="live-tick")]
+        self.awake = True
+        LIVE_AWAKE.set(1)
+
+    def _sleep_if_idle(self) -> bool:
+        """Stop tailing and drop the windows once no client has been connected for `idle_after` seconds (the tick
+        task calls this; it ends itself when it answers True)."""
+        if self.idle_after is None or self.hub.clients:
+            self._unwatched_since = None
+            return False
+        mono = time.monotonic()
+        if self._unwatched_since is None:
+            self._unwatched_since = mono
+        if mono - self._unwatched_since < self.idle_after:
+            return False
+        for task in self._tasks:
+            if task is not asyncio.current_task():
+                task.cancel()
+        self._tasks = []
+        self.aggregator = Aggregator(self.aggregator.minutes)
+        self.last_id = "$"
+        self._dirty.clear()
+        self._last_sent.clear()
+        self._frames.clear()
+        self._minute = -1
+        self._waking = None
+        self.awake = False
+        LIVE_AWAKE.set(0)
+        log.info("live engine asleep: no client for %g s; it wakes when one connects", self.idle_after)
+        return True
 
     def close_clients(self) -> None:
         for client in list(self.hub.clients):
@@ -76,10 +134,14 @@ class LiveEngine:
     async def close(self) -> None:
         _ENGINES.discard(self)
         self.close_clients()
+        if self._waking is not None:
+            self._waking.cancel()
+            await asyncio.gather(self._waking, return_exceptions=True)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        self.awake = False
 
     async def warm(self) -> int:
         """Load the window from the stream (it keeps >= 35 min), so a new instance never starts from zero."""
@@ -138,6 +200,8 @@ class LiveEngine:
                 self.tick()
             except Exception:
                 log.exception("live tick failed")
+            if self._sleep_if_idle():
+                return
 
     def _next_wait(self) -> float:
         mono = time.monotonic()

@@ -61,6 +61,7 @@ async def serve_live(kind: str, sites: list[tuple[int, str]], auth: dict[str, An
     """Accept the websocket and send the frames of `sites` on channel `kind` until closed (by either side)."""
     engine = live_engine()
     await websocket.accept()
+    await engine.wake()  # nothing awaited between this and connect: the engine cannot fall asleep in between
     client = engine.connect(kind, sites, auth)
 
     async def discard_incoming() -> None:  # keep Quart's receive queue empty; nothing is expected from clients

@@ -82,6 +82,7 @@ async def wall_page(token: str) -> Response:
         abort(404)
     row, sites = found
     engine = live_engine()
+    await engine.wake()
     panels = []
     for site in sites:
         engine.domains[site.id] = site.domain
