@@ -94,6 +94,22 @@ async def test_snapshot_at_once_then_a_push_after_an_event(live: dict[str, Any])
             await recv_json(ws, timeout=0.6)
 
 
+async def test_the_first_socket_wakes_a_sleeping_instance_with_what_the_stream_holds(live: dict[str, Any]) -> None:
+    """No live client yet: the instance reads nothing back from the stream (TRAIL_LIVE_IDLE_SECONDS); the first
+    socket's first frame already counts what was accepted before it came, and pushes follow."""
+    client, services = live["client"], live["services"]
+    engine = services.extras["live"]
+    assert not engine.awake and engine._tasks == []
+    await append(services, *(event(live["site"], now_ms(), visitor=v, path="/before") for v in (1, 2, 3)))
+    async with client.websocket("/api/v2/live?site_id=live.test",
+                                headers={"Authorization": f"Bearer {live['key']}"}) as ws:
+        first = await recv_json(ws)
+        assert engine.awake
+        assert (first["pageviews_last_30m"], first["top_pages"]) == (3, [["/before", 3]])
+        await append(services, event(live["site"], now_ms(), visitor=4, path="/after"))
+        assert (await recv_json(ws))["pageviews_last_30m"] == 4
+
+
 async def test_key_in_the_query_string(live: dict[str, Any]) -> None:
     async with live["client"].websocket(f"/api/v2/live?site_id=live.test&key={live['key']}") as ws:
         assert (await recv_json(ws))["site_id"] == "live.test"
