@@ -201,9 +201,15 @@ async def stop_services(services: Services) -> None:
 
 
 def asgi_app(settings: Settings, role: str = "all") -> Any:
-    """What the server runs: the ingest fast path in front of the access log around the Quart app."""
+    """What the server runs: the ingest fast path in front of the access log around the Quart app (and, with
+    TRAIL_TRUSTED_PROXIES, the scheme from their X-Forwarded-Proto: see trail/web/forwarded.py)."""
     from trail.web.accesslog import AccessLog
     from trail.web.fastpath import IngestFastPath
+    from trail.web.forwarded import ForwardedProto
 
     app = create_app(settings, role=role)
-    return IngestFastPath(AccessLog(app), app)
+    inner: Any = AccessLog(app)
+    proxies = tuple(settings.trusted_proxies or ())
+    if proxies:
+        inner = ForwardedProto(inner, proxies)
+    return IngestFastPath(inner, app)

@@ -1,9 +1,10 @@
 """Behind the real server, X-Forwarded-For and X-Forwarded-Proto count only from a peer in TRAIL_TRUSTED_PROXIES.
 
 Left to its defaults, uvicorn takes the client and the scheme from those headers whenever the peer is 127.0.0.1;
-`serve` gives it TRAIL_TRUSTED_PROXIES instead. Checked through `python -m trail serve` on loopback, where
-uvicorn's default would believe any header: the client IP (by the country it gives) and the scheme (by the
-session cookie's Secure flag, TRAIL_SESSION_COOKIE_SECURE=auto).
+`serve` gives it TRAIL_TRUSTED_PROXIES instead. Hypercorn reads neither: the app reads X-Forwarded-For itself and
+X-Forwarded-Proto through trail/web/forwarded.py. Checked on both servers through `python -m trail serve` on
+loopback, where uvicorn's default would believe any header: the client IP (by the country it gives) and the
+scheme (by the session cookie's Secure flag, TRAIL_SESSION_COOKIE_SECURE=auto).
 """
 
 from __future__ import annotations
@@ -41,8 +42,9 @@ def _through(env: dict[str, str], path: str) -> bool:
     return "secure" in cookie.lower()
 
 
-def test_forwarded_headers_count_only_from_a_trusted_proxy(tmp_path: Path) -> None:
-    env = clean_env(tmp_path / "data")
+@pytest.mark.parametrize("server", ["uvicorn", "hypercorn"])
+def test_forwarded_headers_count_only_from_a_trusted_proxy(tmp_path: Path, server: str) -> None:
+    env = {**clean_env(tmp_path / "data"), "TRAIL_SERVER": server}
     trail(env, "user", "add", "ip@example.com", "--password", "correct horse battery")
     trail(env, "site", "add", DOMAIN, "--owner", "ip@example.com")
     # no trusted proxies: the socket peer (loopback, no country) is the client, and the request came over http

@@ -33,6 +33,12 @@ def _trusted(addr: IPAddress, proxies: tuple[Network, ...]) -> bool:
     return any(addr.version == net.version and addr in net for net in proxies)
 
 
+def peer_trusted(peer: str, proxies: tuple[Network, ...]) -> bool:
+    """Whether the socket peer `peer` is one of the trusted proxies."""
+    addr = parse_ip(peer) if peer and proxies else None
+    return addr is not None and _trusted(addr, proxies)
+
+
 @lru_cache(maxsize=65536)
 def canonical_ip(text: str) -> str:
     """The address in its canonical text form ("" when it is none); cached like parse_ip."""
