@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from trail.services import current_services
 
@@ -55,6 +55,14 @@ class SiteDirectory:
         self._cache: dict[str, tuple[float, SiteInfo | None]] = {}
         self._loading: dict[str, asyncio.Future[SiteInfo | None]] = {}
         self._generation = 0
+
+    def lookup(self, domain: str) -> "SiteInfo | None | Awaitable[SiteInfo | None]":
+        """The cached answer when there is a fresh one, else an awaitable of `get(domain)` (not started: whoever
+        awaits it runs it). The ingest pipeline takes the common case without a coroutine."""
+        hit = self._cache.get(domain)
+        if hit is not None and self.clock() - hit[0] < self.ttl:
+            return hit[1]
+        return self.get(domain)
 
     async def get(self, domain: str) -> SiteInfo | None:
         domain = domain.strip().lower()

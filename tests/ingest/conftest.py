@@ -30,9 +30,11 @@ def settings(tmp_path: Path) -> Settings:
     return ingest_settings(tmp_path)
 
 
-@pytest.fixture
-def fakes() -> Fakes:
-    f = Fakes()
+@pytest.fixture(params=["awaited-sites", "cached-sites"])
+def fakes(request: pytest.FixtureRequest) -> Fakes:
+    """Every ingest test runs twice: with a site lookup that has to be awaited (a cache miss) and with one that
+    answers at once (SiteDirectory.lookup on a hit), so both of the pipeline's paths give the same results."""
+    f = Fakes(cached_sites=request.param == "cached-sites")
     f.add_site("example.com", 1, team_id=1)
     f.add_site("other.org", 2, team_id=1)
     f.add_site("foreign.net", 3, team_id=2)

@@ -31,14 +31,19 @@ class AppendBatcher:
         self.appends = 0  # calls made, for tests and benchmarks
 
     async def submit(self, payloads: Sequence[bytes]) -> None:
+        await self.enqueue(payloads)
+
+    def enqueue(self, payloads: Sequence[bytes]) -> asyncio.Future[None]:
+        """`submit` without a coroutine: the future is done once a durable append holding the payloads has
+        completed, or holds its error (retrieved already: an abandoned future logs nothing)."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         if not payloads:
-            return
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[None] = loop.create_future()
+            future.set_result(None)
+            return future
         self._pending.append((payloads, future))
         self._pending_count += len(payloads)
         self._kick()
-        await future
+        return future
 
     def _kick(self) -> None:
         if self._scheduled or not self._pending or self._inflight >= self.max_inflight:

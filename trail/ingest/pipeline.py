@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     from trail.sites import SiteInfo
 
 _DAY_MS = 86_400_000  # event times are UTC, so a UTC day starts at a multiple of this
-SiteLookup = Callable[[str], Awaitable["SiteInfo | None"]]
+# site_lookup(domain): the site (or None) when it is cached, else an awaitable of it (not started yet)
+SiteLookup = Callable[[str], "SiteInfo | None | Awaitable[SiteInfo | None]"]
 SaltFor = Callable[[date], Awaitable[bytes]]
 StepResult = Union[str, None]
 Step = Callable[["Draft"], Union[StepResult, Awaitable[StepResult]]]
@@ -103,10 +104,27 @@ class Pipeline:
             ("put_session", self.put_session),
         ]
 
-    async def run(self, draft: Draft) -> str | None:
-        """None when the draft's event is complete, else the drop reason."""
-        for _name, step in self.steps:
-            result = step(draft)
+    def run(self, draft: Draft) -> StepResult | Awaitable[StepResult]:
+        """None when the draft's event is complete, else the drop reason; or, when a step has to wait (a site, salt
+        or session this instance has not cached), an awaitable of that: a coroutine not started yet, so it runs
+        wholly in the task that awaits it. An event of a cached site from a visitor seen in the last seconds makes
+        no coroutine at all (the Ingestor prepares such events inline, see Ingestor.single)."""
+        steps = self.steps
+        for index in range(len(steps)):
+            result = steps[index][1](draft)
+            if result is not None:
+                if result.__class__ is str:
+                    return result
+                return self._resume(draft, index, result)  # type: ignore[arg-type]
+        return None
+
+    async def _resume(self, draft: Draft, index: int, pending: Awaitable[StepResult]) -> StepResult:
+        """The rest of `run` from step `index`, which turned out to need waiting for."""
+        result = await pending
+        if result is not None:
+            return result
+        for _name, step in self.steps[index + 1:]:
+            result = step(draft)  # type: ignore[assignment]
             if result is not None:
                 if result.__class__ is not str:
                     result = await result  # type: ignore[misc]
@@ -120,8 +138,17 @@ class Pipeline:
     def drop_bot(d: Draft) -> StepResult:
         return "bot" if bots.is_bot(d.user_agent) else None
 
-    async def put_site(self, d: Draft) -> StepResult:
-        site = await self.site_lookup(d.domain)
+    def put_site(self, d: Draft) -> StepResult | Awaitable[StepResult]:
+        site = self.site_lookup(d.domain)
+        if site is not None and hasattr(site, "__await__"):
+            return self._put_site_later(d, site)  # type: ignore[arg-type]
+        return self._set_site(d, site)  # type: ignore[arg-type]
+
+    async def _put_site_later(self, d: Draft, pending: Awaitable[SiteInfo | None]) -> StepResult:
+        return self._set_site(d, await pending)
+
+    @staticmethod
+    def _set_site(d: Draft, site: SiteInfo | None) -> StepResult:
         if site is None:
             return "unknown_site"
         d.site = site
@@ -187,8 +214,26 @@ class Pipeline:
         d.event.country, d.event.region, d.event.city = self.geo.lookup(d.ip)
         return None
 
-    async def put_session(self, d: Draft) -> StepResult:
-        """Visitor id under the event's UTC day salt, then its session (continuing one from before midnight)."""
+    def put_session(self, d: Draft) -> StepResult | Awaitable[StepResult]:
+        """Visitor id under the event's UTC day salt, then its session (continuing one from before midnight).
+
+        Without waiting when this instance has the day's salt and saw the visitor in the last seconds (see
+        `Sessions.touch_cached`). The first 30 minutes of a UTC day always take the full path, which looks for a
+        session that began before midnight under yesterday's salt."""
+        ev = d.event
+        ts_ms = ev.ts_ms
+        salt = self._salts.get(_utc_day(ts_ms // _DAY_MS))
+        if salt is None or ts_ms % _DAY_MS < SESSION_TIMEOUT_MS:
+            return self._put_session_later(d)
+        visitor = visitor_id(salt, ev.site_id, d.ip, d.user_agent)
+        session = self.sessions.touch_cached(ev.site_id, visitor, ts_ms)
+        if session is None:
+            return self._put_session_later(d)
+        ev.visitor_id = visitor
+        ev.session_id = session
+        return None
+
+    async def _put_session_later(self, d: Draft) -> StepResult:
         ev = d.event
         ts_ms = ev.ts_ms
         day = _utc_day(ts_ms // _DAY_MS)

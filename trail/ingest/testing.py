@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
-from typing import Any, Sequence
+from typing import Any, Awaitable, Sequence
 
 from trail.ingest.geo import Geo
 from trail.ingest.handler import CanSee, Ingestor
@@ -86,8 +87,15 @@ class Fakes:
     clock: Clock = field(default_factory=Clock)
     full: bool = False  # backpressure
     salt_calls: int = 0
+    cached_sites: bool = False  # site_lookup answers at once (as SiteDirectory.lookup on a hit), not awaitably
 
-    async def site_lookup(self, domain: str) -> SiteInfo | None:
+    def site_lookup(self, domain: str) -> SiteInfo | None | Awaitable[SiteInfo | None]:
+        if self.cached_sites:
+            return self.sites.get(domain)
+        return self._site_later(domain)
+
+    async def _site_later(self, domain: str) -> SiteInfo | None:
+        await asyncio.sleep(0)  # a real lookup waits for the database
         return self.sites.get(domain)
 
     async def salt_for(self, day: date) -> bytes:

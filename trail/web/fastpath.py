@@ -39,30 +39,48 @@ class IngestFastPath:
     def __init__(self, app: Any, quart_app: Any = None) -> None:
         self.app = app
         self.quart_app = app if quart_app is None else quart_app
+        self._services: Any = None  # the services the Ingestor below was taken from
+        self._ingestor: Any = None
+
+    def _started_ingestor(self) -> Any:
+        """The started app's Ingestor (None before start-up and on a writer: Quart answers then)."""
+        services = self.quart_app.extensions.get("trail")
+        if services is not self._services:  # started (again) since the last request
+            self._services = services
+            self._ingestor = services.extras.get("ingestor") if services is not None else None
+        return self._ingestor
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] not in PATHS or scope["method"] not in ("POST", "OPTIONS"):
             await self.app(scope, receive, send)
             return
-        services = self.quart_app.extensions.get("trail")
-        if services is None or "ingestor" not in services.extras:  # not started, or a writer: Quart answers
+        ingestor = self._started_ingestor()
+        if ingestor is None:
             await self.app(scope, receive, send)
             return
-        ingestor = services.extras["ingestor"]
         if scope["method"] == "OPTIONS":
             await _respond(send, ingestor.preflight())
             return
-        limit = services.settings.body_limit_bytes
+        limit = ingestor.body_limit
         # only the headers the Ingestor reads are decoded: a browser sends a dozen more
         headers = {name.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", ())
                    if (name := k.lower()) in WANTED}
         declared = headers.get("content-length", "")
-        body = None if declared.isdigit() and int(declared) > limit else await _read_body(receive, limit)
+        if declared.isdigit() and int(declared) > limit:
+            body = None
+        else:
+            message = await receive()  # a beacon's body comes in one message: no loop, no coroutine for it
+            if message["type"] == "http.request" and not message.get("more_body", False):
+                body = message.get("body", b"")
+                if len(body) > limit:
+                    body = None
+            else:
+                body = await _read_body(receive, limit, message)
         if body is None:
             result = ingestor.too_large()
         else:
             client = scope.get("client")
-            result = await ingestor.single(body, headers, client[0] if client else "")
+            result = await ingestor.take(body, headers, client[0] if client else "")
         if result is ACCEPTED:
             await send(_ACCEPTED_START)
             await send(_ACCEPTED_BODY)
@@ -72,11 +90,11 @@ class IngestFastPath:
             log.info('"POST %s" %s', scope["path"], result.status)
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes | None:
+async def _read_body(receive: Receive, limit: int, message: dict[str, Any]) -> bytes | None:
+    """The body of which `message` is the first message: None past `limit` bytes, b"" when the client left."""
     chunks: list[bytes] = []
     size = 0
     while True:
-        message = await receive()
         if message["type"] == "http.disconnect":
             return b""
         chunk = message.get("body", b"")
@@ -86,6 +104,7 @@ async def _read_body(receive: Receive, limit: int) -> bytes | None:
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
+        message = await receive()
 
 
 async def _respond(send: Send, result: Response) -> None:
