@@ -1,11 +1,16 @@
-"""RedisBroker.append: one script call per chunk of payloads, ids in order, and it survives a script cache flush."""
+"""RedisBroker.append: one script call per chunk of payloads, ids in order; it survives a script cache flush, and a
+lost connection fails one append (never resent blind), the next goes through on a new one."""
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
 import redis.asyncio as aioredis
 
 from tests.conftest import REDIS_URL
 from trail.live import redis_broker
+from trail.live.broker import BrokerUnavailable
 from trail.live.redis_broker import RedisBroker
 from trail.live.spool import parse_id
 
@@ -33,6 +38,27 @@ async def test_append_after_the_script_cache_is_flushed(redis_prefix: str) -> No
         second = await broker.append([b"b", b"c"])
         assert parse_id(first[0]) < parse_id(second[0]) < parse_id(second[1])
         assert [e.data for e in await broker.range_since(0)] == [b"a", b"b", b"c"]
+    finally:
+        await admin.aclose()
+        await broker.close()
+
+
+async def test_a_killed_connection_fails_one_append_and_the_next_reconnects(redis_prefix: str) -> None:
+    broker = RedisBroker(REDIS_URL, redis_prefix)
+    admin = aioredis.from_url(REDIS_URL)
+    try:
+        await asyncio.gather(broker.append([b"a"]), broker.append([b"b"]))  # two connections of the appends
+        assert len(broker._append_idle) == 2
+        for conn in broker._append_idle:  # as a Redis restart would
+            host, port = conn._writer.get_extra_info("sockname")[:2]
+            await admin.client_kill_filter(addr=f"{host}:{port}")
+        with pytest.raises(BrokerUnavailable):
+            await broker.append([b"lost?"])
+        assert broker._append_idle == []  # the other idle one was dropped too
+        await broker.append([b"c"])
+        stored = [e.data for e in await broker.range_since(0)]
+        assert stored[:2] in ([b"a", b"b"], [b"b", b"a"]) and stored[-1] == b"c"
+        assert len(stored) == len(set(stored))  # nothing stored twice
     finally:
         await admin.aclose()
         await broker.close()

@@ -129,11 +129,12 @@ class Ingestor:
     def _take_in(self) -> None:
         """Prepare every request of the intake; answer the early ones, append the rest's payloads together."""
         batch, self._intake = self._intake, []
+        now = self.now()  # one clock reading per turn: its requests arrived within the same millisecond or so
         payloads: list[bytes] = []
         waiting: list[tuple[asyncio.Future[Response], list[str]]] = []
         for body, headers, peer_ip, future in batch:
             try:
-                outcome = self._prepare(body, headers, peer_ip)
+                outcome = self._prepare(body, headers, peer_ip, now)
             except Exception:  # the last line of defence of "no input ever gives a 500"
                 log.exception("ingest: unexpected error")
                 _answer(future, _error(503, "temporarily unable to accept events", cors=True))
@@ -180,8 +181,8 @@ class Ingestor:
             log.exception("ingest: unexpected error")
             _answer(future, _error(503, "temporarily unable to accept events", cors=True))
 
-    def _prepare(self, body: bytes, headers: Mapping[str, str], peer_ip: str) -> Response | Enriched \
-            | Awaitable[Enriched]:
+    def _prepare(self, body: bytes, headers: Mapping[str, str], peer_ip: str, now: datetime) -> Response \
+            | Enriched | Awaitable[Enriched]:
         """An early answer (413, 429, 400, 503); or (the payloads to store, the drop reasons); or, when the
         pipeline has to wait, an awaitable of those (a coroutine not started yet)."""
         if len(body) > self.body_limit:
@@ -196,7 +197,7 @@ class Ingestor:
             return _error(400, str(exc), cors=True)
         if self.backpressure():
             return _error(503, "the event buffer is full; retry later", cors=True)
-        return self._enrich(request, ip, headers.get("user-agent", ""), headers, self.now())
+        return self._enrich(request, ip, headers.get("user-agent", ""), headers, now)
 
     async def idle(self) -> None:
         """Wait until every request taken in so far is answered (shutdown, tests)."""

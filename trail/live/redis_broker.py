@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any, AsyncIterator, Iterator, Sequence
 from urllib.parse import urlsplit, urlunsplit
@@ -10,7 +11,7 @@ from urllib.parse import urlsplit, urlunsplit
 import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
+from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from trail.live.broker import Broker, BrokerUnavailable, Entry
@@ -29,6 +30,15 @@ end
 return table.concat(ids, ' ')
 """
 _APPEND_CHUNK = 5000  # payloads per script call, so one call never holds Redis for long
+_APPEND_IDLE = 4  # connections of the appends kept open (the batcher has at most two appends in flight)
+
+
+def _pack_append(sha: bytes, key: bytes, payloads: Sequence[bytes]) -> bytes:
+    """`EVALSHA sha 1 key payload...` in the Redis protocol, as one bytes object."""
+    parts = [b"*%d\r\n$7\r\nEVALSHA\r\n$%d\r\n%s\r\n$1\r\n1\r\n$%d\r\n%s\r\n"
+             % (4 + len(payloads), len(sha), sha, len(key), key)]
+    parts += [b"$%d\r\n%s\r\n" % (len(payload), payload) for payload in payloads]
+    return b"".join(parts)
 
 
 def _masked(url: str) -> str:
@@ -80,13 +90,18 @@ class RedisBroker(Broker):
         self.url = url
         self.prefix = prefix
         self.key = f"{prefix}events"
+        self._key_bytes = self.key.encode()
         self._client = aioredis.from_url(url, decode_responses=False, socket_connect_timeout=connect_timeout_s)
-        self._append_script = self._client.register_script(_APPEND_LUA)  # EVALSHA, EVAL once after NOSCRIPT
+        self._append_sha = hashlib.sha1(_APPEND_LUA.encode()).hexdigest().encode()
+        self._append_idle: list[Any] = []  # connections of the appends' own (see _append_chunk)
 
     async def start(self) -> None:
         """Nothing to open: connections are made on first use (ping() tells whether Redis answers)."""
 
     async def close(self) -> None:
+        idle, self._append_idle = self._append_idle, []
+        for conn in idle:
+            await conn.disconnect()
         await self._client.aclose()
 
     @contextmanager
@@ -113,8 +128,42 @@ class RedisBroker(Broker):
         with self._guard():
             for start in range(0, len(payloads), _APPEND_CHUNK):
                 chunk = payloads[start:start + _APPEND_CHUNK]
-                ids.extend(_id(await self._append_script(keys=[self.key], args=chunk)).split(" "))
+                ids.extend(_id(await self._append_chunk(chunk)).split(" "))
         return ids
+
+    async def _append_chunk(self, chunk: Sequence[bytes]) -> bytes:
+        """One EVALSHA of the append script, packed here in one piece and sent on a connection of the appends' own.
+
+        The client's own path packs each payload as an argument in Python and takes a pooled connection through
+        its lock and connection-count bookkeeping: 168-177 µs of CPU per append of 46 events, against 81-102 µs
+        this way. A connection that failed or was interrupted mid-reply is closed, never reused. NOSCRIPT (a
+        restarted or flushed Redis) loads the script and sends again."""
+        conn = self._append_idle.pop() if self._append_idle else self._client.connection_pool.make_connection()
+        command = _pack_append(self._append_sha, self._key_bytes, chunk)
+        try:
+            try:
+                await conn.send_packed_command(command, check_health=False)
+                reply = await conn.read_response()
+            except NoScriptError:
+                await conn.send_packed_command(conn.pack_command("SCRIPT", "LOAD", _APPEND_LUA), check_health=False)
+                await conn.read_response()
+                await conn.send_packed_command(command, check_health=False)
+                reply = await conn.read_response()
+        except BaseException as exc:
+            await conn.disconnect(nowait=True)
+            if isinstance(exc, (RedisConnectionError, RedisTimeoutError, OSError)):
+                # Redis went away or restarted: the other idle connections are as dead as this one. Not resent:
+                # the reply may be what was lost, and a resend would store the events twice. The callers answer
+                # 503 and the clients retry.
+                stale, self._append_idle = self._append_idle, []
+                for other in stale:
+                    await other.disconnect(nowait=True)
+            raise
+        if len(self._append_idle) < _APPEND_IDLE:
+            self._append_idle.append(conn)
+        else:
+            await conn.disconnect()
+        return reply  # type: ignore[no-any-return]
 
     async def ensure_group(self, group: str) -> None:
         with self._guard():
