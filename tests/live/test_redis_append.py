@@ -48,17 +48,30 @@ async def test_a_killed_connection_fails_one_append_and_the_next_reconnects(redi
     admin = aioredis.from_url(REDIS_URL)
     try:
         await asyncio.gather(broker.append([b"a"]), broker.append([b"b"]))  # two connections of the appends
-        assert len(broker._append_idle) == 2
-        for conn in broker._append_idle:  # as a Redis restart would
+        assert len(broker._own_idle) == 2
+        for conn in broker._own_idle:  # as a Redis restart would
             host, port = conn._writer.get_extra_info("sockname")[:2]
             await admin.client_kill_filter(addr=f"{host}:{port}")
         with pytest.raises(BrokerUnavailable):
             await broker.append([b"lost?"])
-        assert broker._append_idle == []  # the other idle one was dropped too
+        assert broker._own_idle == []  # the other idle one was dropped too
         await broker.append([b"c"])
         stored = [e.data for e in await broker.range_since(0)]
         assert stored[:2] in ([b"a", b"b"], [b"b", b"a"]) and stored[-1] == b"c"
         assert len(stored) == len(set(stored))  # nothing stored twice
     finally:
         await admin.aclose()
+        await broker.close()
+
+
+@pytest.mark.parametrize("protocol", ["2", "3"])
+async def test_append_and_tail_read_either_protocol(redis_prefix: str, protocol: str) -> None:
+    """The hot paths parse the replies themselves: RESP2 gives XREAD's streams as a list, RESP3 as a map."""
+    broker = RedisBroker(f"{REDIS_URL}{'&' if '?' in REDIS_URL else '?'}protocol={protocol}", redis_prefix)
+    try:
+        ids = await broker.append([b"x", b"y", b"z"])
+        got = await broker.tail("0", 10, 0)
+        assert [(e.id, e.data) for e in got] == list(zip(ids, [b"x", b"y", b"z"]))
+        assert await broker.tail(ids[-1], 10, 50) == []
+    finally:
         await broker.close()
