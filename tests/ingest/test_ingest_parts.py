@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import pickle
 import uuid
 from datetime import datetime, timezone
 from decimal import Decimal
 
+import msgspec
 import pytest
 
 from tests.ingest.conftest import CHROME
@@ -60,6 +62,19 @@ def test_event_payload_round_trip_and_columns() -> None:
 def test_event_ids_are_time_ordered_uuid7() -> None:
     a, b = new_event_id(1000), new_event_id(2000)
     assert a.version == 7 and a.variant == uuid.RFC_4122 and a < b
+
+
+def test_event_ids_are_whole_uuids() -> None:
+    """new_event_id fills a UUID's slots itself: it must be one in every way the code and the stores use."""
+    made = new_event_id(1_764_500_000_000)
+    same = uuid.UUID(int=made.int)
+    assert (made == same, hash(made) == hash(same), str(made), repr(made)) == (True, True, str(same), repr(same))
+    assert uuid.UUID(str(made)) == made and made.bytes == same.bytes and made.is_safe == same.is_safe
+    assert pickle.loads(pickle.dumps(made)) == made
+    assert msgspec.json.encode(made) == msgspec.json.encode(same) == f'"{same}"'.encode()
+    assert int(made.hex[:12], 16) == 1_764_500_000_000  # the millisecond in the first 48 bits
+    with pytest.raises(TypeError):
+        made.int = 1  # type: ignore[misc]  # as immutable as any UUID
 
 
 async def test_batcher_coalesces_and_propagates_errors() -> None:

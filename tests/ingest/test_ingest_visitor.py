@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from hashlib import blake2b
 
 from tests.ingest.conftest import CHROME, IPHONE, Send, pageview
 from trail.ingest.testing import Fakes, MemoryCache
@@ -17,6 +18,11 @@ def test_visitor_id_is_keyed_and_uint64() -> None:
     assert a != visitor_id(b"s" * 32, 2, "1.2.3.4", CHROME)
     assert a != visitor_id(b"s" * 32, 1, "1.2.3.5", CHROME)
     assert a != visitor_id(b"s" * 32, 1, "1.2.3.4", IPHONE)
+    keyed = blake2b(f"1\x001.2.3.4\x00{CHROME}".encode(), digest_size=8, key=b"s" * 32)
+    assert a == int.from_bytes(keyed.digest(), "big")  # the keyed states kept per salt change nothing
+    for n in range(6):  # more salts than are kept: still the same answers
+        visitor_id(bytes([n]) * 32, 1, "1.2.3.4", CHROME)
+    assert visitor_id(b"s" * 32, 1, "1.2.3.4", CHROME) == a
 
 
 async def test_visitor_stable_within_a_day_and_different_across_days_sites_and_uas(send: Send, fakes: Fakes) -> None:

@@ -23,7 +23,15 @@ def new_event_id(now_ms: int | None = None) -> uuid.UUID:
     rand = random.getrandbits(80)  # ids need uniqueness, not secrecy; `random` reseeds itself in forked children
     value = ((ms & 0xFFFF_FFFF_FFFF) << 80) | (0x7 << 76) | ((rand >> 62) & 0xFFF) << 64 | (0b10 << 62) \
         | (rand & 0x3FFF_FFFF_FFFF_FFFF)
-    return uuid.UUID(int=value)
+    # uuid.UUID(int=value) re-checks what is built right above (0.65 µs); filling its two slots takes 0.25
+    event_id = _new_object(uuid.UUID)
+    _set_slot(event_id, "int", value)
+    _set_slot(event_id, "is_safe", uuid.SafeUUID.unknown)
+    return event_id  # type: ignore[no-any-return]
+
+
+_new_object = object.__new__
+_set_slot = object.__setattr__  # uuid.UUID forbids assignment through its own __setattr__
 
 
 def ms_to_datetime(ms: int) -> datetime:

@@ -129,12 +129,12 @@ class Ingestor:
     def _take_in(self) -> None:
         """Prepare every request of the intake; answer the early ones, append the rest's payloads together."""
         batch, self._intake = self._intake, []
-        now = self.now()  # one clock reading per turn: its requests arrived within the same millisecond or so
+        now_ms = datetime_to_ms(self.now())  # one clock reading per turn: its requests came within a millisecond or so
         payloads: list[bytes] = []
         waiting: list[tuple[asyncio.Future[Response], list[str]]] = []
         for body, headers, peer_ip, future in batch:
             try:
-                outcome = self._prepare(body, headers, peer_ip, now)
+                outcome = self._prepare(body, headers, peer_ip, now_ms)
             except Exception:  # the last line of defence of "no input ever gives a 500"
                 log.exception("ingest: unexpected error")
                 _answer(future, _error(503, "temporarily unable to accept events", cors=True))
@@ -181,7 +181,7 @@ class Ingestor:
             log.exception("ingest: unexpected error")
             _answer(future, _error(503, "temporarily unable to accept events", cors=True))
 
-    def _prepare(self, body: bytes, headers: Mapping[str, str], peer_ip: str, now: datetime) -> Response \
+    def _prepare(self, body: bytes, headers: Mapping[str, str], peer_ip: str, now_ms: int) -> Response \
             | Enriched | Awaitable[Enriched]:
         """An early answer (413, 429, 400, 503); or (the payloads to store, the drop reasons); or, when the
         pipeline has to wait, an awaitable of those (a coroutine not started yet)."""
@@ -197,7 +197,7 @@ class Ingestor:
             return _error(400, str(exc), cors=True)
         if self.backpressure():
             return _error(503, "the event buffer is full; retry later", cors=True)
-        return self._enrich(request, ip, headers.get("user-agent", ""), headers, now)
+        return self._enrich(request, ip, headers.get("user-agent", ""), headers, now_ms)
 
     async def idle(self) -> None:
         """Wait until every request taken in so far is answered (shutdown, tests)."""
@@ -208,12 +208,11 @@ class Ingestor:
                 await asyncio.sleep(0)
 
     def _enrich(self, request: EventRequest, ip: str, user_agent: str, headers: Mapping[str, str],
-                ts: datetime) -> Enriched | Awaitable[Enriched]:
-        """Run the pipeline once per listed site: (accepted payloads, drop reasons), or an awaitable of them from
-        the first site whose pipeline has to wait."""
+                ts_ms: int) -> Enriched | Awaitable[Enriched]:
+        """Run the pipeline once per listed site for an event at ts_ms (epoch ms, as the column holds it): (accepted
+        payloads, drop reasons), or an awaitable of them from the first site whose pipeline has to wait."""
         payloads: list[bytes] = []
         reasons: list[str] = []
-        ts_ms = datetime_to_ms(ts)  # millisecond precision, as the column holds it
         domains = request.domains
         for index in range(len(domains)):
             draft = self._draft(request, domains[index], ip, user_agent, headers, ts_ms)
@@ -312,7 +311,7 @@ class Ingestor:
         for index, request in parsed:
             payload, reasons = await _awaitable(self._enrich(
                 request, request.ip or ip, request.user_agent if request.user_agent is not None else default_ua,
-                headers, request.timestamp or now))
+                headers, datetime_to_ms(request.timestamp or now)))
             payloads.extend(payload)
             if not payload and reasons:
                 dropped.append({"index": index, "reason": reasons[0]})
