@@ -8,7 +8,8 @@ on uvloop, and the CPU time per event is measured over N events, after a warm-up
 spool's threads, which run INSERTs and fsyncs off the loop). Variants, run in turn for R rounds (the median is
 reported, with its ratio to the floor of that run):
   full          everything the role runs: `--role all` (embedded: spool, live engine, writer to chDB) or
-                `--role web` (redis: Redis stream + MariaDB metadata, live engine reading the stream back)
+                `--role web` (redis: Redis stream + MariaDB metadata, live engine reading the stream back), the
+                live engine woken as a live client would
   no-live       the live engine stopped (nothing reads the stream back in this process)
   no-writer     embedded only: `--role web` on the embedded broker (no writer, no chDB inserts)
   floor         no-live and no-writer, and no enrichment: each request appends a fixed payload (the durable
@@ -93,6 +94,8 @@ async def measure(mode: str, variant: str, events: int, callers: int) -> tuple[f
         ingestor = services.extras["ingestor"]
         if variant in ("no-live", "floor"):
             await services.extras["live"].close()
+        else:  # as with a live client on the instance (without one the engine sleeps: TRAIL_LIVE_IDLE_SECONDS)
+            await services.extras["live"].wake()
         single = ingestor.single
         if variant == "floor":
             async def single(body: bytes, headers: Any, ip: str) -> Any:  # noqa: ARG001
