@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import msgspec
+import pytest
 
 from tests.ingest.conftest import CHROME
 from trail.ingest.event import EnrichedEvent, datetime_to_ms, new_event_id
@@ -201,3 +202,25 @@ async def test_site_directory_lookup_answers_cached_sites_at_once() -> None:
     sites.invalidate("known.test")
     assert inspect.isawaitable(again := sites.lookup("known.test"))
     await again
+
+
+async def test_a_request_whose_wait_is_cancelled_is_answered(ingestor: Ingestor, fakes: Fakes) -> None:
+    """A shared site load cancelled under it (a shutdown): 503, not a request left waiting for ever."""
+    async def cancelled(domain: str) -> SiteInfo | None:
+        raise asyncio.CancelledError
+
+    ingestor.pipeline.site_lookup = cancelled
+    answer = await asyncio.wait_for(ingestor.single(_body(), {"user-agent": CHROME}, "8.8.8.8"), 1)
+    assert answer.status == 503 and fakes.buffer.payloads == []
+
+
+async def test_a_failure_outside_any_one_request_answers_the_whole_turn(ingestor: Ingestor, fakes: Fakes,
+                                                                         caplog: pytest.LogCaptureFixture) -> None:
+    def broken_clock() -> datetime:
+        raise RuntimeError("bug")
+
+    ingestor.now = broken_clock
+    answers = await asyncio.wait_for(asyncio.gather(
+        *(ingestor.single(_body(), {"user-agent": CHROME}, "8.8.8.8") for _ in range(3))), 1)
+    assert [a.status for a in answers] == [503] * 3 and fakes.buffer.payloads == []
+    assert any(r.exc_info and isinstance(r.exc_info[1], RuntimeError) for r in caplog.records)  # the bug is logged

@@ -105,3 +105,12 @@ async def test_without_idle_after_it_tails_from_the_start_and_never_sleeps(broke
         assert not engine._sleep_if_idle()
     finally:
         await engine.close()
+
+
+async def test_a_closed_engine_does_not_wake_again(broker: MemoryBroker) -> None:
+    """A socket racing the shutdown must not start tasks nothing would stop."""
+    engine = LiveEngine(broker, idle_after=60.0)
+    await engine.start()
+    await engine.close()
+    await engine.wake()
+    assert not engine.awake and engine._tasks == []

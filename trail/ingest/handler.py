@@ -129,6 +129,16 @@ class Ingestor:
     def _take_in(self) -> None:
         """Prepare every request of the intake; answer the early ones, append the rest's payloads together."""
         batch, self._intake = self._intake, []
+        try:
+            self._prepare_all(batch)
+        except BaseException as exc:  # a bug here must not leave a request waiting for ever
+            log.exception("ingest: unexpected error")
+            for *_, future in batch:
+                _answer(future, _error(503, "temporarily unable to accept events", cors=True))
+            if not isinstance(exc, Exception):
+                raise
+
+    def _prepare_all(self, batch: list[tuple[bytes, Mapping[str, str], str, asyncio.Future[Response]]]) -> None:
         now_ms = datetime_to_ms(self.now())  # one clock reading per turn: its requests came within a millisecond or so
         payloads: list[bytes] = []
         waiting: list[tuple[asyncio.Future[Response], list[str]]] = []
@@ -151,15 +161,8 @@ class Ingestor:
             else:
                 _answer(future, _dropped(outcome[1]))  # type: ignore[index]
         if payloads:
-            try:
-                append = self.batcher.enqueue(payloads)
-            except Exception:
-                log.exception("ingest: unexpected error")
-                for future, _ in waiting:
-                    _answer(future, _error(503, "temporarily unable to accept events", cors=True))
-                return
             count = len(payloads)
-            append.add_done_callback(lambda done: _appended(done, waiting, count))
+            self.batcher.enqueue(payloads).add_done_callback(lambda done: _appended(done, waiting, count))
 
     async def _single_later(self, pending: Awaitable[Enriched], future: asyncio.Future[Response]) -> None:
         """The rest of one request whose pipeline had to wait: finish it, append its payloads alone, answer."""
@@ -177,9 +180,12 @@ class Ingestor:
             metrics.EVENTS_ACCEPTED.inc(len(payloads))
             _count_drops(reasons)
             _answer(future, ACCEPTED)
-        except Exception:
-            log.exception("ingest: unexpected error")
+        except BaseException as exc:  # cancelled too (a shutdown, a cancelled shared load): the request is answered
+            if isinstance(exc, Exception):
+                log.exception("ingest: unexpected error")
             _answer(future, _error(503, "temporarily unable to accept events", cors=True))
+            if not isinstance(exc, Exception):
+                raise
 
     def _prepare(self, body: bytes, headers: Mapping[str, str], peer_ip: str, now_ms: int) -> Response \
             | Enriched | Awaitable[Enriched]:

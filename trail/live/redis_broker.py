@@ -93,11 +93,13 @@ class RedisBroker(Broker):
         self._client = aioredis.from_url(url, decode_responses=False, socket_connect_timeout=connect_timeout_s)
         self._append_sha = hashlib.sha1(_APPEND_LUA.encode()).hexdigest().encode()
         self._own_idle: list[Any] = []  # connections of the hot paths' own (see _call_own)
+        self._closed = False
 
     async def start(self) -> None:
         """Nothing to open: connections are made on first use (ping() tells whether Redis answers)."""
 
     async def close(self) -> None:
+        self._closed = True  # a call still in flight closes its connection when it ends
         idle, self._own_idle = self._own_idle, []
         for conn in idle:
             await conn.disconnect()
@@ -149,7 +151,7 @@ class RedisBroker(Broker):
         mid-reply is closed, never reused, and the command is not resent: the reply may be what was lost, and a
         resent append would store its events twice (the callers answer 503; clients retry). Redis having gone
         away, the other idle connections are dropped too."""
-        conn = self._own_idle.pop() if self._own_idle else self._client.connection_pool.make_connection()
+        conn = await self._own_connection()
         try:
             await conn.send_packed_command(command, check_health=False)
             reply = await conn.read_response()
@@ -166,8 +168,21 @@ class RedisBroker(Broker):
         self._keep(conn)
         return reply
 
+    async def _own_connection(self) -> Any:
+        """An idle connection of the broker's own that is still open with nothing unread, else a new one. One that
+        Redis closed while it was idle (a restart, its `timeout`) is found here, before anything is sent on it."""
+        while self._own_idle:
+            conn = self._own_idle.pop()
+            try:
+                if not await conn.can_read():
+                    return conn
+            except (RedisConnectionError, OSError):
+                pass
+            await conn.disconnect(nowait=True)
+        return self._client.connection_pool.make_connection()
+
     def _keep(self, conn: Any) -> None:
-        if len(self._own_idle) < _OWN_IDLE:
+        if len(self._own_idle) < _OWN_IDLE and not self._closed:
             self._own_idle.append(conn)
         else:
             asyncio.get_running_loop().create_task(conn.disconnect())

@@ -62,6 +62,7 @@ class LiveEngine:
         self._waking: asyncio.Future[None] | None = None
         self._unwatched_since: float | None = None  # monotonic time the last client left (None: watched)
         self.awake = False
+        self._closed = False
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -82,7 +83,7 @@ class LiveEngine:
         after the last one leaves (`_sleep_if_idle`): an instance no dashboard watches spends nothing on live
         windows. Whoever is about to `connect` a client or read a frame awaits this first, with no other await in
         between; it returns at once when awake, and concurrent callers share one warm-up."""
-        if self.awake:
+        if self.awake or self._closed:  # closed: a socket racing the shutdown gets the empty window, no new tasks
             return
         if self._waking is None or self._waking.done():
             self._waking = asyncio.ensure_future(self._warm_and_tail())
@@ -94,6 +95,8 @@ class LiveEngine:
 
     async def _warm_and_tail(self) -> None:
         await self.warm()
+        if self._closed:
+            return
         self._unwatched_since = time.monotonic() if not self.hub.clients else None
         self._tasks = [asyncio.create_task(self._tail_loop(), name="live-tail"),
                        asyncio.create_task(self._tick_loop(), name="live-tick")]
@@ -132,6 +135,7 @@ class LiveEngine:
             client.close(CLOSE_RESTART, "server restart")
 
     async def close(self) -> None:
+        self._closed = True
         _ENGINES.discard(self)
         self.close_clients()
         if self._waking is not None:
