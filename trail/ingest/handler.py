@@ -161,31 +161,28 @@ class Ingestor:
             else:
                 _answer(future, _dropped(outcome[1]))  # type: ignore[index]
         if payloads:
-            count = len(payloads)
-            self.batcher.enqueue(payloads).add_done_callback(lambda done: _appended(done, waiting, count))
+            self._append(payloads, waiting)
+
+    def _append(self, payloads: list[bytes], waiting: list[tuple[asyncio.Future[Response], list[str]]]) -> None:
+        """Hand `payloads` to the group commit; its completion answers the `waiting` requests (`_appended`)."""
+        count = len(payloads)
+        self.batcher.enqueue(payloads).add_done_callback(lambda done: _appended(done, waiting, count))
 
     async def _single_later(self, pending: Awaitable[Enriched], future: asyncio.Future[Response]) -> None:
-        """The rest of one request whose pipeline had to wait: finish it, append its payloads alone, answer."""
+        """The rest of one request whose pipeline had to wait: finish it, then append and answer as the others."""
         try:
             payloads, reasons = await pending
-            if not payloads:
-                _answer(future, _dropped(reasons))
-                return
-            try:
-                await self.batcher.submit(payloads)
-            except Exception as exc:
-                log.warning("ingest: append failed: %r", exc)
-                _answer(future, _error(503, "the event buffer is unavailable; retry later", cors=True))
-                return
-            metrics.EVENTS_ACCEPTED.inc(len(payloads))
-            _count_drops(reasons)
-            _answer(future, ACCEPTED)
         except BaseException as exc:  # cancelled too (a shutdown, a cancelled shared load): the request is answered
             if isinstance(exc, Exception):
                 log.exception("ingest: unexpected error")
             _answer(future, _error(503, "temporarily unable to accept events", cors=True))
             if not isinstance(exc, Exception):
                 raise
+            return
+        if payloads:
+            self._append(payloads, [(future, reasons)])
+        else:
+            _answer(future, _dropped(reasons))
 
     def _prepare(self, body: bytes, headers: Mapping[str, str], peer_ip: str, now_ms: int) -> Response \
             | Enriched | Awaitable[Enriched]:
@@ -206,12 +203,13 @@ class Ingestor:
         return self._enrich(request, ip, headers.get("user-agent", ""), headers, now_ms)
 
     async def idle(self) -> None:
-        """Wait until every request taken in so far is answered (shutdown, tests)."""
+        """Wait until every request taken in so far is answered: prepared, and its append done (shutdown, tests)."""
         while self._intake or self._slow:
             if self._slow:
                 await asyncio.gather(*list(self._slow), return_exceptions=True)
             else:
                 await asyncio.sleep(0)
+        await self.batcher.close()  # waits for the appends in flight and those submitted; the batcher stays usable
 
     def _enrich(self, request: EventRequest, ip: str, user_agent: str, headers: Mapping[str, str],
                 ts_ms: int) -> Enriched | Awaitable[Enriched]:
@@ -337,7 +335,6 @@ class Ingestor:
     async def close(self) -> None:
         """Finish the requests and appends in flight (called on shutdown)."""
         await self.idle()
-        await self.batcher.close()
         self.geo.close()
 
 
@@ -404,4 +401,3 @@ async def wait_idle(ingestor: Ingestor) -> None:
     """Let pending requests and appends finish (tests)."""
     await asyncio.sleep(0)
     await ingestor.idle()
-    await ingestor.batcher.close()
