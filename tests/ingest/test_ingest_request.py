@@ -136,3 +136,47 @@ def test_body_must_be_json_object() -> None:
         load_json(b"[" * 5000)
     with pytest.raises(RequestError, match="body"):
         parse_event([1, 2])
+
+
+@pytest.mark.parametrize(("url", "ok"), [
+    ("https://example.com/" + "é" * 990, True),  # 2,000 bytes exactly, 1,010 characters
+    ("https://example.com/" + "é" * 991, False),  # 2,002 bytes in 1,011 characters
+    ("https://example.com/" + "😀" * 495, True),  # 2,000 bytes in 515 characters
+    ("https://example.com/" + "😀" * 496, False),  # 2,004 bytes in 516 characters
+    ("https://example.com/" + "a" * 1980, True),
+    ("https://example.com/" + "a" * 1981, False),
+])
+def test_url_limit_counts_utf8_bytes(url: str, ok: bool) -> None:
+    assert len(url.encode()) in (2000, 2002, 2004, 2001)
+    if ok:
+        assert parse(u=url).url == url
+    else:
+        with pytest.raises(RequestError, match="at most 2000 bytes"):
+            parse(u=url)
+
+
+def test_rare_keys_are_read_with_their_aliases() -> None:
+    assert parse(hashMode=True, u="https://example.com/p#/x").pathname == "/p#/x"
+    assert parse(revenue={"amount": 2, "currency": "USD"}).revenue_currency == "USD"
+    assert parse(h=None, hash_mode=1, u="https://example.com/p#/x").pathname == "/p#/x"
+
+
+@pytest.mark.parametrize(("width", "expected"), [(390, 390), (0, None), (-5, None), (100_001, None), (1920.7, 1920),
+                                                 (None, None)])
+def test_screen_width(width: object, expected: int | None) -> None:
+    assert parse(w=width).screen_width == expected
+
+
+@pytest.mark.parametrize("width", [True, "1920", float("nan"), [1]])
+def test_screen_width_must_be_a_number(width: object) -> None:
+    with pytest.raises(RequestError, match="screen_width"):
+        parse(w=width)
+
+
+def test_domains_are_the_same_when_cached() -> None:
+    first = parse(d="Shop.example.com,www.example.com").domains
+    assert first == ("shop.example.com", "example.com") == parse(d="Shop.example.com,www.example.com").domains
+    with pytest.raises(RequestError, match="domain"):
+        parse(d="x" * 254)
+    with pytest.raises(RequestError, match="domain"):
+        parse(d="x" * 254)  # a refused string is refused again (errors are not cached away)

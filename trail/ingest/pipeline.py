@@ -90,7 +90,7 @@ class Pipeline:
         self.sessions = sessions
         self.geo = geo
         self._salts: dict[date, bytes] = {}
-        self.steps: list[tuple[str, Step]] = [
+        self.steps: tuple[tuple[str, Step], ...] = (
             ("drop_bot", self.drop_bot),
             ("put_site", self.put_site),
             ("drop_dnt", self.drop_dnt),
@@ -102,20 +102,20 @@ class Pipeline:
             ("put_user_agent", self.put_user_agent),
             ("put_geolocation", self.put_geolocation),
             ("put_session", self.put_session),
-        ]
+        )
+        self._calls = tuple(step for _name, step in self.steps)  # what `run` iterates (no tuple unpacking per step)
 
     def run(self, draft: Draft) -> StepResult | Awaitable[StepResult]:
         """None when the draft's event is complete, else the drop reason; or, when a step has to wait (a site, salt
         or session this instance has not cached), an awaitable of that: a coroutine not started yet, so it runs
         wholly in the task that awaits it. An event of a cached site from a visitor seen in the last seconds makes
         no coroutine at all (the Ingestor prepares such events inline, see Ingestor.single)."""
-        steps = self.steps
-        for index in range(len(steps)):
-            result = steps[index][1](draft)
+        for step in self._calls:
+            result = step(draft)
             if result is not None:
                 if result.__class__ is str:
                     return result
-                return self._resume(draft, index, result)  # type: ignore[arg-type]
+                return self._resume(draft, self._calls.index(step), result)  # type: ignore[arg-type]
         return None
 
     async def _resume(self, draft: Draft, index: int, pending: Awaitable[StepResult]) -> StepResult:

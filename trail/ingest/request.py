@@ -37,6 +37,7 @@ _REVENUE = ("revenue", "$")
 _HASH = ("hash_mode", "h", "hashMode")
 _SCROLL = ("scroll_depth", "sd")
 _ENGAGED = ("engagement_time", "e", "engagement_ms")
+_RARE = frozenset(_REVENUE + _HASH)  # a pageview carries none of these: one set test instead of six lookups
 
 
 class RequestError(ValueError):
@@ -95,9 +96,10 @@ def parse_event(obj: Any, *, batch: bool = False, now: datetime | None = None) -
         raise RequestError("body", "must be a JSON object")
     # The keys every event may carry, long name first (as _get, inline: this runs for every event)
     get = obj.get
+    rare = not _RARE.isdisjoint(obj)
     name = _parse_name(v if (v := get("name")) is not None else get("n"))
     url, hostname, pathname, query, hash_mode = _parse_url(v if (v := get("url")) is not None else get("u"),
-                                                           _truthy(_get(obj, _HASH), "hash_mode"))
+                                                           rare and _truthy(_get(obj, _HASH), "hash_mode"))
     props = (v if (v := get("props")) is not None else v if (v := get("p")) is not None
              else v if (v := get("m")) is not None else get("meta"))
     event = EventRequest(
@@ -109,7 +111,7 @@ def parse_event(obj: Any, *, batch: bool = False, now: datetime | None = None) -
         screen_width=_parse_screen(v if (v := get("screen_width")) is not None else get("w")),
         hash_mode=hash_mode,
     )
-    revenue = _get(obj, _REVENUE)
+    revenue = _get(obj, _REVENUE) if rare else None
     if revenue is not None:
         event.revenue_amount, event.revenue_currency = parse_revenue(revenue)
     if name == "engagement":
@@ -142,7 +144,9 @@ def _parse_url(value: Any, hash_mode: bool) -> tuple[str, str, str, tuple[tuple[
     if not isinstance(value, str):
         raise RequestError("url", "must be a string")
     value = value.strip()
-    if len(value) > MAX_URL_BYTES or len(value.encode("utf-8", "surrogatepass")) > MAX_URL_BYTES:
+    # at most 4 UTF-8 bytes per character (3 per lone surrogate): only a long URL needs encoding to be measured
+    if len(value) > MAX_URL_BYTES // 4 and (len(value) > MAX_URL_BYTES
+                                           or len(value.encode("utf-8", "surrogatepass")) > MAX_URL_BYTES):
         raise RequestError("url", f"must be at most {MAX_URL_BYTES} bytes")
     hostname, pathname, fragment, query = _split_url(value)
     if hash_mode and fragment:
@@ -178,6 +182,12 @@ def parse_domains(value: Any) -> tuple[str, ...]:
         raise RequestError("domain", "is required")
     if not isinstance(value, str):
         raise RequestError("domain", "must be a string")
+    return _split_domains(value)
+
+
+@lru_cache(maxsize=4096)
+def _split_domains(value: str) -> tuple[str, ...]:
+    """parse_domains of a string, cached: a site's events all carry the same one."""
     seen: dict[str, None] = {}
     for part in value.split(","):
         domain = _strip_www(part.strip().lower())
@@ -283,6 +293,8 @@ def _parse_interactive(value: Any) -> bool:
 
 
 def _parse_screen(value: Any) -> int | None:
+    if value.__class__ is int:  # what trackers send
+        return value if 0 < value <= MAX_SCREEN_WIDTH else None  # type: ignore[no-any-return]
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
