@@ -17,7 +17,7 @@ from trail.ingest.handler import Ingestor, wait_idle
 from trail.ingest.pipeline import Draft
 from trail.ingest.request import parse_event
 from trail.ingest.testing import Fakes, MemoryCache
-from trail.ingest.visitor import SESSION_TIMEOUT_MS, WRITE_INTERVAL_MS, Sessions
+from trail.ingest.visitor import _PACK, SESSION_TIMEOUT_MS, WRITE_INTERVAL_MS, Sessions
 from trail.sites import SiteDirectory, SiteInfo
 
 T0 = 1_700_000_000_000
@@ -163,15 +163,20 @@ async def test_the_first_half_hour_of_a_utc_day_takes_the_full_path(ingestor: In
 
 async def test_touch_cached_answers_only_what_touch_would_without_the_cache() -> None:
     cache = MemoryCache()
-    sessions = Sessions(cache.get, cache.set)
+    sessions = Sessions(cache.get, cache.set_many)
     assert sessions.touch_cached(1, 7, T0) is None  # never seen here
     session = await sessions.touch(1, 7, T0)
+    await sessions.flush()
+    assert cache.sets == 1
     assert sessions.touch_cached(1, 7, T0 + 1000) == session
-    assert sessions.touch_cached(1, 7, T0 + WRITE_INTERVAL_MS) is None  # the shared cache is due a write
-    assert await sessions.touch(1, 7, T0 + WRITE_INTERVAL_MS) == session
-    sets = cache.sets
-    assert sessions.touch_cached(1, 7, T0 + WRITE_INTERVAL_MS + 5) == session and cache.sets == sets
-    late = T0 + WRITE_INTERVAL_MS + 5 + SESSION_TIMEOUT_MS + 1
+    await sessions.flush()
+    assert cache.sets == 1  # written under WRITE_INTERVAL_MS ago: nothing to write
+    assert sessions.touch_cached(1, 7, T0 + WRITE_INTERVAL_MS + 1000) == session  # due a write: queued, not awaited
+    assert cache.sets == 1
+    await sessions.flush()
+    assert cache.sets == 2
+    assert await cache.get(f"sess:1:{7:x}") == _PACK.pack(session, T0 + WRITE_INTERVAL_MS + 1000)
+    late = T0 + WRITE_INTERVAL_MS + 1000 + SESSION_TIMEOUT_MS + 1
     assert sessions.touch_cached(1, 7, late) is None  # timed out: a new session is touch's decision
     assert sessions.touch_cached(1, 7, T0) is None  # earlier than the last event seen
     assert await sessions.touch(1, 7, late) != session

@@ -96,3 +96,33 @@ async def test_append_and_tail_read_either_protocol(redis_prefix: str, protocol:
         assert await broker.tail(ids[-1], 10, 50) == []
     finally:
         await broker.close()
+
+
+async def test_cache_set_many_sets_every_pair_with_its_ttl_in_chunks(redis_prefix: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(redis_broker, "_APPEND_CHUNK", 4)
+    broker = RedisBroker(REDIS_URL, redis_prefix)
+    admin = aioredis.from_url(REDIS_URL)
+    try:
+        items = [(f"sess:1:{i:x}", f"v{i}".encode()) for i in range(10)]
+        await broker.cache_set_many(items, 90)
+        assert [await broker.cache_get(key) for key, _ in items] == [value for _, value in items]
+        ttl = await admin.pttl(f"{redis_prefix}cache:sess:1:0")
+        assert 85_000 < ttl <= 90_000
+        await admin.script_flush()  # NOSCRIPT: loaded again, nothing lost
+        await broker.cache_set_many([("sess:1:0", b"new")], 0.2)
+        assert await broker.cache_get("sess:1:0") == b"new"
+        await asyncio.sleep(0.3)
+        assert await broker.cache_get("sess:1:0") is None and await broker.cache_get("sess:1:1") == b"v1"
+        await broker.cache_set_many([], 5)  # nothing to write: no command
+    finally:
+        await admin.aclose()
+        await broker.close()
+
+
+async def test_cache_set_many_on_a_redis_that_is_gone_is_broker_unavailable(unused_tcp_port: int) -> None:
+    broker = RedisBroker(f"redis://127.0.0.1:{unused_tcp_port}/0", "x:", connect_timeout_s=1)
+    try:
+        with pytest.raises(BrokerUnavailable):
+            await broker.cache_set_many([("sess:1:1", b"v")], 5)
+    finally:
+        await broker.close()

@@ -217,9 +217,9 @@ class Pipeline:
     def put_session(self, d: Draft) -> StepResult | Awaitable[StepResult]:
         """Visitor id under the event's UTC day salt, then its session (continuing one from before midnight).
 
-        Without waiting when this instance has the day's salt and saw the visitor in the last seconds (see
-        `Sessions.touch_cached`). The first 30 minutes of a UTC day always take the full path, which looks for a
-        session that began before midnight under yesterday's salt."""
+        Without waiting when this instance has the day's salt and saw the visitor in the last 30 minutes (see
+        `Sessions.touch_cached`; the shared cache is written behind). The first 30 minutes of a UTC day always
+        take the full path, which looks for a session that began before midnight under yesterday's salt."""
         ev = d.event
         ts_ms = ev.ts_ms
         salt = self._salts.get(_utc_day(ts_ms // _DAY_MS))

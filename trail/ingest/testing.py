@@ -46,6 +46,8 @@ class MemoryCache:
         self.data: dict[str, tuple[bytes, float]] = {}
         self.gets = 0
         self.sets = 0
+        self.writes = 0
+        self.fail = False  # set_many raises while True
 
     async def get(self, key: str) -> bytes | None:
         self.gets += 1
@@ -57,6 +59,14 @@ class MemoryCache:
     async def set(self, key: str, value: bytes, ttl_s: float) -> None:
         self.sets += 1
         self.data[key] = (value, time.monotonic() + ttl_s)
+
+    async def set_many(self, items: Sequence[tuple[str, bytes]], ttl_s: float) -> None:
+        """The broker's `cache_set_many`: counts each key as a set, and the call in `writes`."""
+        if self.fail:
+            raise ConnectionError("cache down")
+        self.writes += 1
+        for key, value in items:
+            await self.set(key, value, ttl_s)
 
 
 class ListBuffer:
@@ -123,7 +133,7 @@ def build_test_ingestor(settings: Any, fakes: Fakes | None = None) -> tuple[Inge
     fakes = fakes or Fakes()
     ingestor = Ingestor(
         settings, site_lookup=fakes.site_lookup, salt_for=fakes.salt_for, cache_get=fakes.cache.get,
-        cache_set=fakes.cache.set, append=fakes.buffer.append, backpressure=lambda: fakes.full,
+        cache_set_many=fakes.cache.set_many, append=fakes.buffer.append, backpressure=lambda: fakes.full,
         key_lookup=fakes.key_lookup, now=fakes.clock.now, geo=shared_geo(),
     )
     return ingestor, fakes

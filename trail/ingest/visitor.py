@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import random
 import struct
 from collections import OrderedDict
 from datetime import date, datetime, timedelta
 from hashlib import blake2b
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, Sequence
+
+log = logging.getLogger(__name__)
 
 SESSION_TIMEOUT_MS = 30 * 60 * 1000
 # The shared cache's last-seen may lag the truth by up to this much: it saves a cache write per event for busy
@@ -17,7 +21,7 @@ CACHE_TTL_S = (SESSION_TIMEOUT_MS + 2 * WRITE_INTERVAL_MS) / 1000
 _PACK = struct.Struct(">QQ")
 
 CacheGet = Callable[[str], Awaitable[bytes | None]]
-CacheSet = Callable[[str, bytes, float], Awaitable[None]]
+CacheSetMany = Callable[[Sequence[tuple[str, bytes]], float], Awaitable[None]]  # (key, value) pairs, one TTL
 
 
 def visitor_id(salt: bytes, site_id: int, ip: str, user_agent: str) -> int:
@@ -53,19 +57,25 @@ class _Entry:
 
 
 class Sessions:
-    """Session ids per (site, visitor): an in-process LRU in front of the shared TTL cache, written through.
+    """Session ids per (site, visitor): an in-process LRU in front of the shared TTL cache, written behind.
 
     A hit in the LRU within the timeout is certain (no other instance can have started a newer session since
-    then), so it costs no cache read; anything else reads the shared cache once.
+    then), so it costs no cache read; anything else reads the shared cache once. Writes to the shared cache (a
+    visitor's session and last-seen, at most once per WRITE_INTERVAL_MS of activity) wait for nothing: the entries
+    due in one turn of the event loop go out together in one `cache_set_many` call from a task of their own,
+    started in that turn, so they reach Redis ahead of the turn's append (and so before its 202s). A failed write
+    is logged and made again with the visitor's next event.
     """
 
-    def __init__(self, cache_get: CacheGet, cache_set: CacheSet, capacity: int = 100_000,
+    def __init__(self, cache_get: CacheGet, cache_set_many: CacheSetMany, capacity: int = 100_000,
                  prefix: str = "sess:") -> None:
         self.cache_get = cache_get
-        self.cache_set = cache_set
+        self.cache_set_many = cache_set_many
         self.capacity = capacity
         self.prefix = prefix
         self._lru: OrderedDict[tuple[int, int], _Entry] = OrderedDict()
+        self._due: dict[tuple[int, int], _Entry] = {}  # entries to write to the shared cache
+        self._writing: asyncio.Task[None] | None = None
 
     async def find(self, site_id: int, visitor: int, ts_ms: int) -> int | None:
         """The live session of this visitor at ts_ms, without changing anything (for the midnight lookback)."""
@@ -75,16 +85,16 @@ class Sessions:
         return None
 
     def touch_cached(self, site_id: int, visitor: int, ts_ms: int) -> int | None:
-        """`touch` when it needs neither the shared cache nor a write to it (this instance saw the visitor's last
-        event under 30 minutes ago, and wrote the cache under WRITE_INTERVAL_MS ago): the session id; else None,
-        and nothing changed."""
+        """`touch` when it needs no read of the shared cache (this instance saw the visitor's last event under 30
+        minutes ago, and not after ts_ms): the session id; else None, and nothing changed."""
         key = (site_id, visitor)
         entry = self._lru.get(key)
-        if entry is None or not 0 <= ts_ms - entry.last_seen <= SESSION_TIMEOUT_MS \
-                or ts_ms - entry.written >= WRITE_INTERVAL_MS or entry.written < 0:
+        if entry is None or not 0 <= ts_ms - entry.last_seen <= SESSION_TIMEOUT_MS:
             return None
         self._lru.move_to_end(key)
         entry.last_seen = ts_ms
+        if ts_ms - entry.written >= WRITE_INTERVAL_MS or entry.written < 0:
+            self._write_behind(key, entry)
         return entry.session_id
 
     async def touch(self, site_id: int, visitor: int, ts_ms: int) -> int:
@@ -101,10 +111,35 @@ class Sessions:
         if ts_ms > entry.last_seen:
             entry.last_seen = ts_ms
         if entry.last_seen - entry.written >= WRITE_INTERVAL_MS or entry.written < 0:
-            entry.written = entry.last_seen
-            await self.cache_set(self._key(site_id, visitor), _PACK.pack(entry.session_id, entry.last_seen),
-                                 CACHE_TTL_S)
+            self._write_behind(key, entry)
         return entry.session_id
+
+    def _write_behind(self, key: tuple[int, int], entry: _Entry) -> None:
+        """Queue `entry` for the shared cache; the first entry of a turn starts the task that writes them."""
+        entry.written = entry.last_seen
+        self._due[key] = entry
+        if self._writing is None:
+            self._writing = asyncio.get_running_loop().create_task(self._write_due())
+
+    async def _write_due(self) -> None:
+        try:
+            while self._due:
+                due, self._due = self._due, {}
+                items = [(self._key(site_id, visitor), _PACK.pack(entry.session_id, entry.last_seen))
+                         for (site_id, visitor), entry in due.items()]
+                try:
+                    await self.cache_set_many(items, CACHE_TTL_S)
+                except Exception as exc:  # Redis away: the visitors' next events write again
+                    log.warning("sessions: writing %d to the shared cache failed: %r", len(items), exc)
+                    for entry in due.values():
+                        entry.written = -1
+        finally:
+            self._writing = None
+
+    async def flush(self) -> None:
+        """Wait until every session write queued so far is done (shutdown, tests)."""
+        while self._writing is not None:
+            await asyncio.gather(self._writing, return_exceptions=True)
 
     async def _entry(self, site_id: int, visitor: int) -> _Entry | None:
         key = (site_id, visitor)

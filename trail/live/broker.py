@@ -110,6 +110,11 @@ class Broker(abc.ABC):
     @abc.abstractmethod
     async def cache_set(self, key: str, value: bytes, ttl_s: float) -> None: ...
 
+    async def cache_set_many(self, items: Sequence[tuple[str, bytes]], ttl_s: float) -> None:
+        """`cache_set` of each (key, value) pair, all with the same TTL (Redis: in one command)."""
+        for key, value in items:
+            await self.cache_set(key, value, ttl_s)
+
     @abc.abstractmethod
     async def cache_delete(self, key: str) -> None: ...
 

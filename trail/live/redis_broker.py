@@ -29,6 +29,14 @@ for i = 1, #ARGV do
 end
 return table.concat(ids, ' ')
 """
+# KEYS: cache keys; ARGV: their values, then the TTL in ms
+_CACHE_SET_LUA = """
+local ttl = ARGV[#ARGV]
+for i = 1, #KEYS do
+  redis.call('SET', KEYS[i], ARGV[i], 'PX', ttl)
+end
+return #KEYS
+"""
 _APPEND_CHUNK = 5000  # payloads per script call, so one call never holds Redis for long
 _OWN_IDLE = 4  # idle connections of the broker's own kept open (two appends in flight and the live tail)
 
@@ -92,6 +100,7 @@ class RedisBroker(Broker):
         self._key_bytes = self.key.encode()
         self._client = aioredis.from_url(url, decode_responses=False, socket_connect_timeout=connect_timeout_s)
         self._append_sha = hashlib.sha1(_APPEND_LUA.encode()).hexdigest().encode()
+        self._cache_set_sha = hashlib.sha1(_CACHE_SET_LUA.encode()).hexdigest().encode()
         self._own_idle: list[Any] = []  # connections of the hot paths' own (see _call_own)
         self._closed = False
 
@@ -133,13 +142,18 @@ class RedisBroker(Broker):
         return ids
 
     async def _append_chunk(self, chunk: Sequence[bytes]) -> bytes:
-        """One EVALSHA of the append script; NOSCRIPT (a restarted or flushed Redis) loads it and sends again."""
-        command = _pack([b"EVALSHA", self._append_sha, b"1", self._key_bytes, *chunk])
+        """One EVALSHA of the append script."""
+        return await self._eval(_APPEND_LUA, self._append_sha, [self._key_bytes], chunk)  # type: ignore[no-any-return]
+
+    async def _eval(self, script: str, sha: bytes, keys: Sequence[bytes], args: Sequence[bytes]) -> Any:
+        """EVALSHA on a connection of the broker's own; NOSCRIPT (a restarted or flushed Redis) loads the script
+        and sends again."""
+        command = _pack([b"EVALSHA", sha, b"%d" % len(keys), *keys, *args])
         try:
-            return await self._call_own(command)  # type: ignore[no-any-return]
+            return await self._call_own(command)
         except NoScriptError:
-            await self._call_own(_pack([b"SCRIPT", b"LOAD", _APPEND_LUA.encode()]))
-            return await self._call_own(command)  # type: ignore[no-any-return]
+            await self._call_own(_pack([b"SCRIPT", b"LOAD", script.encode()]))
+            return await self._call_own(command)
 
     async def _call_own(self, command: bytes) -> Any:
         """Send a packed command on a connection of the broker's own and read the reply, hiredis-parsed.
@@ -356,6 +370,15 @@ class RedisBroker(Broker):
     async def cache_set(self, key: str, value: bytes, ttl_s: float) -> None:
         with self._guard():
             await self._client.set(self._cache_key(key), value, px=max(1, int(ttl_s * 1000)))
+
+    async def cache_set_many(self, items: Sequence[tuple[str, bytes]], ttl_s: float) -> None:
+        """Every pair SET with the TTL by one script call per chunk (the sessions of a turn: one round trip)."""
+        ttl = b"%d" % max(1, int(ttl_s * 1000))
+        with self._guard():
+            for start in range(0, len(items), _APPEND_CHUNK):
+                chunk = items[start:start + _APPEND_CHUNK]
+                await self._eval(_CACHE_SET_LUA, self._cache_set_sha,
+                                 [self._cache_key(key).encode() for key, _ in chunk], [*(v for _, v in chunk), ttl])
 
     async def cache_delete(self, key: str) -> None:
         with self._guard():

@@ -1,10 +1,9 @@
-"""X-Forwarded-Proto from a trusted proxy, for the servers that do not read it themselves (hypercorn).
+"""X-Forwarded-Proto from a trusted proxy, on every server (uvicorn's own handling is off, hypercorn has none).
 
 Behind a TLS-terminating proxy the app is reached over http; the scheme the browser used decides the session
-cookie's Secure flag (TRAIL_SESSION_COOKIE_SECURE=auto) and the URLs the app builds. uvicorn takes it from
-X-Forwarded-Proto when the peer is in TRAIL_TRUSTED_PROXIES (`trail.server.uvicorn_proxy_options`); hypercorn
-never does, so this middleware does the same for every server: only when the socket peer is a trusted proxy, and
-only the value that proxy set (the last one, were there several).
+cookie's Secure flag (TRAIL_SESSION_COOKIE_SECURE=auto) and the URLs the app builds. This middleware takes it from
+X-Forwarded-Proto only when the socket peer is in TRAIL_TRUSTED_PROXIES, and only the value that proxy set (the
+last one, were there several); see `trail.server.uvicorn_proxy_options`.
 """
 
 from __future__ import annotations
