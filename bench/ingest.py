@@ -1,7 +1,7 @@
 """Ingestion throughput: `POST /api/event` beside a raw ASGI endpoint on the same server, in the same run.
 
 Usage: python bench/ingest.py [--servers hypercorn,uvicorn] [--broker embedded,redis] [--duration S] [--rounds R]
-                              [--connections C] [--threads T]
+                              [--connections C] [--threads T] [--visitors N]
 For each broker mode and ASGI server: a fresh data dir, a site made with the CLI, `bench/ingest_server.py` (the real
 `serve` with a raw ASGI route at /__raw in front of trail.app.asgi_app) as a subprocess with one worker, then wrk
 (bench/ingest.lua: a realistic pageview, text/plain, desktop UA) against /__raw and /api/event, alternating; first
@@ -9,6 +9,10 @@ with the server's live engine asleep (no live client), then with a wall display 
 websocket (the live engine tails the stream back, aggregates and renders), each with its own raw baseline.
 embedded: the worker is `--role all` (chDB, SQLite, spool, writer, live engine in one process). redis: the worker is
 `--role web` (Redis stream, MariaDB metadata, live engine) and a `--role writer` process writes to ClickHouse.
+--visitors N (default 1: one visitor posting over and over, the best case for every cache): the events come from
+N visitors in turn, each with its own X-Forwarded-For address (the servers trust 127.0.0.1 as a proxy), one of
+eight user agents, 16 pages and 4 referrers (bench/ingest.lua), so each visitor posts every N / rate seconds and
+sessions, the shared-cache writes and the LRUs work as for that many real visitors.
 Every answer of the event endpoint must be 202, and after a clean stop (and, with redis, once the writer has caught
 up) every accepted event must be in ClickHouse.
 """
@@ -43,6 +47,7 @@ TARGET_RATIO = 0.5
 # from the stream, see TRAIL_LIVE_IDLE_SECONDS), then with a wall display watching the site over a websocket.
 PHASES = ("asleep", "watched")
 COUNT_SQL = "SELECT count() FROM events WHERE name = 'pageview'"
+EXTRA_ENV: dict[str, str] = {}  # settings every stack's processes get on top (main: --visitors)
 REDIS_URL = os.environ.get("TRAIL_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 MYSQL_URL = os.environ.get("TRAIL_BENCH_MYSQL_URL", "mysql+aiomysql://root@127.0.0.1:3306/")
 
@@ -231,7 +236,8 @@ class EmbeddedStack:
     def __init__(self, data: Path) -> None:
         self.data = data
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("TRAIL_")}
-        self.env.update(TRAIL_DATA_DIR=str(data), TRAIL_RATE_LIMIT_PER_IP="1000000", PYTHONUNBUFFERED="1")
+        self.env.update(TRAIL_DATA_DIR=str(data), TRAIL_RATE_LIMIT_PER_IP="1000000", PYTHONUNBUFFERED="1",
+                        **EXTRA_ENV)
         self.web_env = self.env
         self.role = "all"
         self.procs: list[subprocess.Popen[bytes]] = []
@@ -442,7 +448,14 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--keep", action="store_true", help="keep the data dirs")
+    parser.add_argument("--visitors", type=int, default=1,
+                        help="events from N visitors in turn (own address, UA, pages, referrers); 1: one visitor")
     args = parser.parse_args()
+    if args.visitors < 1:
+        parser.error("--visitors must be at least 1")
+    os.environ["BENCH_VISITORS"] = str(args.visitors)  # read by bench/ingest.lua through wrk's environment
+    if args.visitors > 1:
+        EXTRA_ENV["TRAIL_TRUSTED_PROXIES"] = "127.0.0.1/32"  # the visitors' addresses come as X-Forwarded-For
     brokers = [b.strip() for b in args.broker.split(",") if b.strip()]
     unknown = [b for b in brokers if b not in STACKS]
     if unknown:
@@ -458,7 +471,7 @@ def main() -> int:
     default = next(s.default for s in SETTINGS if s.name == "TRAIL_SERVER")
     say(f"machine: {machine()}")
     say(f"load: wrk -t{args.threads} -c{args.connections}, {args.rounds} x {args.duration:g} s per endpoint; "
-        f"one server worker; default server: {default}")
+        f"{args.visitors:,} visitor(s); one server worker; default server: {default}")
     results = [bench_server(name.strip(), broker, wrk, args) for broker in brokers
                for name in args.servers.split(",") if name.strip()]
     say("")
