@@ -16,7 +16,7 @@ from tests.ingest.conftest import CHROME
 from trail.ingest.batcher import AppendBatcher
 from trail.ingest.event import COLUMNS, EnrichedEvent, datetime_to_ms, new_event_id
 from trail.ingest.geo import Geo
-from trail.ingest.ip import client_ip
+from trail.ingest.ip import ClientIP, client_ip
 from trail.ingest.ratelimit import RateLimiter
 from trail.ingest.referrer import classify, known_name
 from trail.ingest.ua import device_class, parse_agent, screen_class
@@ -39,6 +39,15 @@ PROXIES = (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("fd00::/8"))
 ])
 def test_client_ip(peer: str, xff: str | None, expected: str) -> None:
     assert client_ip(peer, xff, PROXIES) == expected
+    remembered = ClientIP(PROXIES)
+    assert remembered(peer, xff) == remembered(peer, xff) == expected  # asked, then answered from its table
+
+
+def test_client_ip_table_is_bounded_and_per_proxy_list() -> None:
+    resolve = ClientIP(PROXIES, size=3)
+    answers = [resolve("10.0.0.1", f"9.9.9.{i}") for i in range(10)]
+    assert answers == [f"9.9.9.{i}" for i in range(10)] and len(resolve._known) <= 3
+    assert ClientIP(())("10.0.0.1", "9.9.9.9") == "10.0.0.1"  # no trusted proxies: the header means nothing
 
 
 def test_event_payload_round_trip_and_columns() -> None:

@@ -15,7 +15,7 @@ from trail.ingest import metrics
 from trail.ingest.batcher import AppendBatcher
 from trail.ingest.event import EnrichedEvent, datetime_to_ms, new_event_id
 from trail.ingest.geo import Geo
-from trail.ingest.ip import client_ip
+from trail.ingest.ip import ClientIP
 from trail.ingest.pipeline import Draft, Pipeline, SiteLookup
 from trail.ingest.ratelimit import RateLimiter
 from trail.ingest.request import EventRequest, RequestError, load_json, parse_event
@@ -85,6 +85,7 @@ class Ingestor:
         self.settings = settings
         self.body_limit = int(settings.body_limit_bytes)
         self.trusted_proxies = tuple(settings.trusted_proxies or ())
+        self.client_ip = ClientIP(self.trusted_proxies)
         self.key_lookup = key_lookup
         self.backpressure = backpressure
         self.now = now
@@ -190,7 +191,7 @@ class Ingestor:
         pipeline has to wait, an awaitable of those (a coroutine not started yet)."""
         if len(body) > self.body_limit:
             return self.too_large()
-        ip = client_ip(peer_ip, headers.get("x-forwarded-for"), self.trusted_proxies)
+        ip = self.client_ip(peer_ip, headers.get("x-forwarded-for"))
         if not self.limiter.allow(ip):
             return _error(429, "too many events from this address", cors=True)
         try:
@@ -277,7 +278,7 @@ class Ingestor:
         if key is None:
             return _error(401, "missing or invalid API key: send Authorization: Bearer <key>")
         _team_id, can_see = key
-        ip = client_ip(peer_ip, headers.get("x-forwarded-for"), self.trusted_proxies)
+        ip = self.client_ip(peer_ip, headers.get("x-forwarded-for"))
         if not self.limiter.allow("batch:" + ip):
             return _error(429, "too many requests from this address")
         try:
