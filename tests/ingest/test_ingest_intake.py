@@ -163,7 +163,7 @@ async def test_the_first_half_hour_of_a_utc_day_takes_the_full_path(ingestor: In
 
 async def test_touch_cached_answers_only_what_touch_would_without_the_cache() -> None:
     cache = MemoryCache()
-    sessions = Sessions(cache.get, cache.set_many)
+    sessions = Sessions(cache.get_many, cache.set_many)
     assert sessions.touch_cached(1, 7, T0) is None  # never seen here
     session = await sessions.touch(1, 7, T0)
     await sessions.flush()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timezone
 from hashlib import blake2b
 
@@ -70,7 +71,7 @@ async def test_session_survives_midnight(send: Send, fakes: Fakes) -> None:
 
 async def test_sessions_are_shared_through_the_cache() -> None:
     cache = MemoryCache()
-    one, two = Sessions(cache.get, cache.set_many), Sessions(cache.get, cache.set_many)
+    one, two = Sessions(cache.get_many, cache.set_many), Sessions(cache.get_many, cache.set_many)
     t0 = 1_700_000_000_000
     s = await one.touch(1, 42, t0)
     await one.flush()  # written behind: in the shared cache a turn later
@@ -84,7 +85,7 @@ async def test_sessions_are_shared_through_the_cache() -> None:
 
 async def test_lru_hits_skip_cache_reads() -> None:
     cache = MemoryCache()
-    sessions = Sessions(cache.get, cache.set_many)
+    sessions = Sessions(cache.get_many, cache.set_many)
     t0 = 1_700_000_000_000
     for i in range(100):
         await sessions.touch(1, 7, t0 + i * 1000)
@@ -96,29 +97,44 @@ async def test_lru_hits_skip_cache_reads() -> None:
 T0 = 1_700_000_000_000
 
 
-async def test_session_writes_of_a_turn_go_out_in_one_call() -> None:
+async def test_session_reads_and_writes_of_a_turn_go_out_in_one_call_each() -> None:
     cache = MemoryCache()
-    sessions = Sessions(cache.get, cache.set_many)
-    ids = [await sessions.touch(1, visitor, T0) for visitor in range(50)]  # one turn: nothing here suspends
-    assert cache.sets == 0  # written behind: no event waited for its write
+    sessions = Sessions(cache.get_many, cache.set_many)
+    ids = await asyncio.gather(*(sessions.touch(1, visitor, T0) for visitor in range(50)))  # 50 first events
+    assert (cache.reads, cache.gets) == (1, 50)  # one read of the shared cache for all of them
     await sessions.flush()
     assert (cache.writes, cache.sets) == (1, 50)
-    other = Sessions(cache.get, cache.set_many)  # another instance finds every one of them
-    assert [await other.touch(1, visitor, T0 + 60_000) for visitor in range(50)] == ids
+    other = Sessions(cache.get_many, cache.set_many)  # another instance finds every one of them
+    assert list(await asyncio.gather(*(other.touch(1, visitor, T0 + 60_000) for visitor in range(50)))) == ids
+    assert cache.reads == 2
+
+
+async def test_a_failed_session_read_fails_its_events_and_a_cancelled_one_no_other() -> None:
+    cache = MemoryCache()
+    sessions = Sessions(cache.get_many, cache.set_many)
+    cache.fail = True
+    results = await asyncio.gather(sessions.touch(1, 1, T0), sessions.touch(1, 2, T0), return_exceptions=True)
+    assert [type(r) for r in results] == [ConnectionError, ConnectionError]
+    cache.fail = False
+    first = asyncio.ensure_future(sessions.touch(1, 3, T0))
+    second = asyncio.ensure_future(sessions.touch(1, 3, T0))  # the same visitor, in the same turn
+    await asyncio.sleep(0)  # both wait for the read now
+    first.cancel()
+    assert isinstance(await second, int) and first.cancelled()
 
 
 async def test_a_failed_session_write_is_made_again_with_the_next_event(caplog: pytest.LogCaptureFixture) -> None:
     cache = MemoryCache()
-    sessions = Sessions(cache.get, cache.set_many)
-    cache.fail = True
+    sessions = Sessions(cache.get_many, cache.set_many)
     session = await sessions.touch(1, 7, T0)
+    cache.fail = True  # Redis goes away before the write
     await sessions.flush()
     assert cache.sets == 0 and "writing 1 to the shared cache failed" in caplog.text
     cache.fail = False
     assert sessions.touch_cached(1, 7, T0 + 1000) == session  # under WRITE_INTERVAL_MS, yet written: it failed
     await sessions.flush()
     assert cache.sets == 1
-    assert await Sessions(cache.get, cache.set_many).touch(1, 7, T0 + 60_000) == session
+    assert await Sessions(cache.get_many, cache.set_many).touch(1, 7, T0 + 60_000) == session
 
 
 async def test_an_event_after_the_write_interval_is_prepared_without_waiting(send: Send, fakes: Fakes,

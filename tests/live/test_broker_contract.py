@@ -239,12 +239,13 @@ async def test_cache_set_get_expiry_delete(broker: Broker) -> None:
     assert await broker.cache_get("site:a") is None
 
 
-async def test_cache_set_many(broker: Broker) -> None:
+async def test_cache_set_many_and_get_many(broker: Broker) -> None:
     await broker.cache_set_many([("sess:a", b"1"), ("sess:b", b"2")], 60)
     await broker.cache_set_many([("sess:c", b"3")], 0.1)
     assert [await broker.cache_get(k) for k in ("sess:a", "sess:b", "sess:c")] == [b"1", b"2", b"3"]
     await asyncio.sleep(0.2)
     assert await broker.cache_get("sess:c") is None and await broker.cache_get("sess:a") == b"1"
+    assert await broker.cache_get_many(["sess:b", "sess:c", "sess:a", "sess:none"]) == [b"2", None, b"1", None]
 
 
 async def test_ping(broker: Broker) -> None:

@@ -126,3 +126,14 @@ async def test_cache_set_many_on_a_redis_that_is_gone_is_broker_unavailable(unus
             await broker.cache_set_many([("sess:1:1", b"v")], 5)
     finally:
         await broker.close()
+
+
+@pytest.mark.parametrize("protocol", ["2", "3"])
+async def test_cache_get_many_reads_in_order_with_misses(redis_prefix: str, protocol: str) -> None:
+    broker = RedisBroker(f"{REDIS_URL}{'&' if '?' in REDIS_URL else '?'}protocol={protocol}", redis_prefix)
+    try:
+        await broker.cache_set_many([("sess:1:a", b"A"), ("sess:1:c", b"C")], 60)
+        assert await broker.cache_get_many(["sess:1:a", "sess:1:b", "sess:1:c"]) == [b"A", None, b"C"]
+        assert await broker.cache_get_many([]) == []
+    finally:
+        await broker.close()

@@ -19,7 +19,7 @@ from trail.ingest.ip import ClientIP
 from trail.ingest.pipeline import Draft, Pipeline, SiteLookup
 from trail.ingest.ratelimit import RateLimiter
 from trail.ingest.request import EventRequest, RequestError, load_json, parse_event
-from trail.ingest.visitor import CacheGet, CacheSetMany, Sessions
+from trail.ingest.visitor import CacheGetMany, CacheSetMany, Sessions
 
 log = logging.getLogger(__name__)
 
@@ -73,13 +73,14 @@ def _utcnow() -> datetime:
 class Ingestor:
     """Parses, enriches and buffers events; independent of any web framework.
 
-    Dependencies are injected: `site_lookup(domain)`, `salt_for(day)`, `cache_get/cache_set_many` (the broker's TTL
+    Dependencies are injected: `site_lookup(domain)`, `salt_for(day)`, `cache_get_many/cache_set_many` (the broker's TTL
     cache), `append(payloads)` (the durable buffer), `backpressure()` (True: answer 503), `key_lookup(bearer)`
     and a clock `now()` returning an aware UTC datetime.
     """
 
     def __init__(self, settings: Any, *, site_lookup: SiteLookup, salt_for: Callable[[date], Awaitable[bytes]],
-                 cache_get: CacheGet, cache_set_many: CacheSetMany, append: Callable[[Sequence[bytes]], Awaitable[Any]],
+                 cache_get_many: CacheGetMany, cache_set_many: CacheSetMany,
+                 append: Callable[[Sequence[bytes]], Awaitable[Any]],
                  backpressure: Callable[[], bool] = lambda: False, key_lookup: KeyLookup | None = None,
                  now: Callable[[], datetime] = _utcnow, geo: Geo | None = None) -> None:
         self.settings = settings
@@ -90,7 +91,7 @@ class Ingestor:
         self.backpressure = backpressure
         self.now = now
         self.geo = geo or Geo(getattr(settings, "geoip_city_db", "") or "")
-        self.sessions = Sessions(cache_get, cache_set_many)
+        self.sessions = Sessions(cache_get_many, cache_set_many)
         self.pipeline = Pipeline(site_lookup, salt_for, self.sessions, self.geo)
         self.batcher = AppendBatcher(append)
         self.limiter = RateLimiter(int(settings.rate_limit_per_ip))

@@ -47,7 +47,8 @@ class MemoryCache:
         self.gets = 0
         self.sets = 0
         self.writes = 0
-        self.fail = False  # set_many raises while True
+        self.reads = 0
+        self.fail = False  # get_many and set_many raise while True
 
     async def get(self, key: str) -> bytes | None:
         self.gets += 1
@@ -59,6 +60,13 @@ class MemoryCache:
     async def set(self, key: str, value: bytes, ttl_s: float) -> None:
         self.sets += 1
         self.data[key] = (value, time.monotonic() + ttl_s)
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        """The broker's `cache_get_many`: counts each key as a get, and the call in `reads`."""
+        if self.fail:
+            raise ConnectionError("cache down")
+        self.reads += 1
+        return [await self.get(key) for key in keys]
 
     async def set_many(self, items: Sequence[tuple[str, bytes]], ttl_s: float) -> None:
         """The broker's `cache_set_many`: counts each key as a set, and the call in `writes`."""
@@ -132,7 +140,7 @@ class Fakes:
 def build_test_ingestor(settings: Any, fakes: Fakes | None = None) -> tuple[Ingestor, Fakes]:
     fakes = fakes or Fakes()
     ingestor = Ingestor(
-        settings, site_lookup=fakes.site_lookup, salt_for=fakes.salt_for, cache_get=fakes.cache.get,
+        settings, site_lookup=fakes.site_lookup, salt_for=fakes.salt_for, cache_get_many=fakes.cache.get_many,
         cache_set_many=fakes.cache.set_many, append=fakes.buffer.append, backpressure=lambda: fakes.full,
         key_lookup=fakes.key_lookup, now=fakes.clock.now, geo=shared_geo(),
     )

@@ -20,7 +20,7 @@ WRITE_INTERVAL_MS = 30 * 1000
 CACHE_TTL_S = (SESSION_TIMEOUT_MS + 2 * WRITE_INTERVAL_MS) / 1000
 _PACK = struct.Struct(">QQ")
 
-CacheGet = Callable[[str], Awaitable[bytes | None]]
+CacheGetMany = Callable[[Sequence[str]], Awaitable[Sequence[bytes | None]]]  # values in the keys' order
 CacheSetMany = Callable[[Sequence[tuple[str, bytes]], float], Awaitable[None]]  # (key, value) pairs, one TTL
 
 
@@ -60,22 +60,26 @@ class Sessions:
     """Session ids per (site, visitor): an in-process LRU in front of the shared TTL cache, written behind.
 
     A hit in the LRU within the timeout is certain (no other instance can have started a newer session since
-    then), so it costs no cache read; anything else reads the shared cache once. Writes to the shared cache (a
+    then), so it costs no cache read; anything else reads the shared cache once, and the reads asked for in one
+    turn of the event loop go out together in one `cache_get_many` call (the first event of each visit needs one:
+    a round trip per turn, not per event). Writes to the shared cache (a
     visitor's session and last-seen, at most once per WRITE_INTERVAL_MS of activity) wait for nothing: the entries
     due in one turn of the event loop go out together in one `cache_set_many` call from a task of their own,
     started in that turn, so they reach Redis ahead of the turn's append (and so before its 202s). A failed write
     is logged and made again with the visitor's next event.
     """
 
-    def __init__(self, cache_get: CacheGet, cache_set_many: CacheSetMany, capacity: int = 100_000,
+    def __init__(self, cache_get_many: CacheGetMany, cache_set_many: CacheSetMany, capacity: int = 100_000,
                  prefix: str = "sess:") -> None:
-        self.cache_get = cache_get
+        self.cache_get_many = cache_get_many
         self.cache_set_many = cache_set_many
         self.capacity = capacity
         self.prefix = prefix
         self._lru: OrderedDict[tuple[int, int], _Entry] = OrderedDict()
         self._due: dict[tuple[int, int], _Entry] = {}  # entries to write to the shared cache
         self._writing: asyncio.Task[None] | None = None
+        self._wanted: dict[str, list[asyncio.Future[bytes | None]]] = {}  # cache keys to read, and who waits
+        self._reading: asyncio.Task[None] | None = None
 
     async def find(self, site_id: int, visitor: int, ts_ms: int) -> int | None:
         """The live session of this visitor at ts_ms, without changing anything (for the midnight lookback)."""
@@ -143,7 +147,7 @@ class Sessions:
 
     async def _entry(self, site_id: int, visitor: int) -> _Entry | None:
         key = (site_id, visitor)
-        raw = await self.cache_get(self._key(site_id, visitor))
+        raw = await self._read(self._key(site_id, visitor))
         shared = None
         if raw is not None and len(raw) == _PACK.size:
             session_id, last_seen = _PACK.unpack(raw)
@@ -155,6 +159,35 @@ class Sessions:
         if shared is not None:
             self._remember(key, shared)
         return shared
+
+    def _read(self, key: str) -> asyncio.Future[bytes | None]:
+        """The shared cache's value of `key`, read together with the other keys asked for in this turn. Each caller
+        gets a future of its own, so one that is cancelled cancels no other."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bytes | None] = loop.create_future()
+        self._wanted.setdefault(key, []).append(future)
+        if self._reading is None:
+            self._reading = loop.create_task(self._read_wanted())
+        return future
+
+    async def _read_wanted(self) -> None:
+        try:
+            while self._wanted:
+                wanted, self._wanted = self._wanted, {}
+                try:
+                    values = await self.cache_get_many(list(wanted))
+                except Exception as exc:  # each waiting event fails as a single read would have (the caller: 503)
+                    for futures in wanted.values():
+                        for future in futures:
+                            if not future.done():
+                                future.set_exception(exc)
+                    continue
+                for futures, value in zip(wanted.values(), values):
+                    for future in futures:
+                        if not future.done():
+                            future.set_result(value)
+        finally:
+            self._reading = None
 
     def _remember(self, key: tuple[int, int], entry: _Entry) -> None:
         self._lru[key] = entry

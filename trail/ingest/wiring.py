@@ -93,7 +93,7 @@ def build_ingestor(services: "Services") -> Ingestor:
         return result
 
     return Ingestor(
-        settings, site_lookup=sites.lookup, salt_for=salt_for, cache_get=broker.cache_get,
+        settings, site_lookup=sites.lookup, salt_for=salt_for, cache_get_many=broker.cache_get_many,
         cache_set_many=broker.cache_set_many,
         append=broker.append, backpressure=LagMonitor(broker, int(settings.max_lag), GROUP), key_lookup=key_lookup,
     )

@@ -110,6 +110,10 @@ class Broker(abc.ABC):
     @abc.abstractmethod
     async def cache_set(self, key: str, value: bytes, ttl_s: float) -> None: ...
 
+    async def cache_get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        """`cache_get` of each key, in order (Redis: one MGET)."""
+        return [await self.cache_get(key) for key in keys]
+
     async def cache_set_many(self, items: Sequence[tuple[str, bytes]], ttl_s: float) -> None:
         """`cache_set` of each (key, value) pair, all with the same TTL (Redis: in one command)."""
         for key, value in items:

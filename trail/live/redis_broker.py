@@ -371,6 +371,15 @@ class RedisBroker(Broker):
         with self._guard():
             await self._client.set(self._cache_key(key), value, px=max(1, int(ttl_s * 1000)))
 
+    async def cache_get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        """One MGET per chunk of keys, on a connection of the broker's own (the session reads of a turn)."""
+        values: list[bytes | None] = []
+        with self._guard():
+            for start in range(0, len(keys), _APPEND_CHUNK):
+                chunk = keys[start:start + _APPEND_CHUNK]
+                values.extend(await self._call_own(_pack([b"MGET", *(self._cache_key(k).encode() for k in chunk)])))
+        return values
+
     async def cache_set_many(self, items: Sequence[tuple[str, bytes]], ttl_s: float) -> None:
         """Every pair SET with the TTL by one script call per chunk (the sessions of a turn: one round trip)."""
         ttl = b"%d" % max(1, int(ttl_s * 1000))
