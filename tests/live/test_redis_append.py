@@ -5,10 +5,10 @@ connection Redis closed while idle is replaced before sending, and one lost mid-
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from redis.exceptions import ConnectionError as RedisConnectionError
 
 from tests.conftest import REDIS_URL
 from trail.live import redis_broker
@@ -52,7 +52,7 @@ async def test_connections_redis_closed_while_idle_are_replaced_before_sending(r
         await asyncio.gather(broker.append([b"a"]), broker.append([b"b"]))  # two connections of the broker's own
         assert len(broker._own_idle) == 2
         for conn in broker._own_idle:  # as a Redis restart, or its idle `timeout`, would
-            host, port = conn._writer.get_extra_info("sockname")[:2]
+            host, port = conn.transport.get_extra_info("sockname")[:2]
             await admin.client_kill_filter(addr=f"{host}:{port}")
         await asyncio.sleep(0.1)  # the loop sees the connections closed
         await broker.append([b"c"])
@@ -68,13 +68,19 @@ async def test_a_connection_lost_mid_command_fails_that_append_and_is_never_rese
     try:
         await asyncio.gather(broker.append([b"a"]), broker.append([b"b"]))
         lost = broker._own_idle[-1]
-        real = lost.read_response
 
-        async def reply_lost() -> None:  # the command went out, then the connection broke before its reply
-            await real()
-            raise RedisConnectionError("Connection closed by server.")
+        class BreaksAfterSending:  # the command goes out, then the connection breaks before its reply
+            def __init__(self, transport: Any) -> None:
+                self.transport = transport
 
-        lost.read_response = reply_lost
+            def write(self, data: bytes) -> None:
+                self.transport.write(data)
+                self.transport.close()  # flushes what was written, then closes: the reply is never read
+
+            def close(self) -> None:
+                self.transport.close()
+
+        lost.transport = BreaksAfterSending(lost.transport)
         with pytest.raises(BrokerUnavailable):
             await broker.append([b"sent once"])
         assert broker._own_idle == []  # Redis may be gone: the other idle connection went too

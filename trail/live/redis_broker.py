@@ -15,6 +15,8 @@ from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from trail.live.broker import Broker, BrokerUnavailable, Entry
+from trail.live.redis_wire import WireConnection
+from trail.live.redis_wire import pack as _pack
 
 FIELD = b"e"
 _PAGE = 1000
@@ -39,13 +41,6 @@ return #KEYS
 """
 _APPEND_CHUNK = 5000  # payloads per script call, so one call never holds Redis for long
 _OWN_IDLE = 4  # idle connections of the broker's own kept open (two appends in flight and the live tail)
-
-
-def _pack(args: Sequence[bytes]) -> bytes:
-    """A command in the Redis protocol, as one bytes object."""
-    parts = [b"*%d\r\n" % len(args)]
-    parts += [b"$%d\r\n%s\r\n" % (len(arg), arg) for arg in args]
-    return b"".join(parts)
 
 
 def _masked(url: str) -> str:
@@ -111,7 +106,7 @@ class RedisBroker(Broker):
         self._closed = True  # a call still in flight closes its connection when it ends
         idle, self._own_idle = self._own_idle, []
         for conn in idle:
-            await conn.disconnect()
+            conn.close()
         await self._client.aclose()
 
     @contextmanager
@@ -156,50 +151,48 @@ class RedisBroker(Broker):
             return await self._call_own(command)
 
     async def _call_own(self, command: bytes) -> Any:
-        """Send a packed command on a connection of the broker's own and read the reply, hiredis-parsed.
+        """Send a packed command on a connection of the broker's own (`trail.live.redis_wire`) and return its reply.
 
-        For the hot paths (each append, each read of the live tail): the client's own path packs arguments in
-        Python, takes a pooled connection through its lock and connection-count bookkeeping and turns stream
-        replies into dicts entry by entry (an append of 46 events: 168-177 µs of CPU that way, 81-102 µs this
-        way). An error reply leaves the connection as good as it was; a connection that failed or was interrupted
-        mid-reply is closed, never reused, and the command is not resent: the reply may be what was lost, and a
-        resent append would store its events twice (the callers answer 503; clients retry). Redis having gone
-        away, the other idle connections are dropped too."""
+        For the hot paths (each append, each read of the live tail, a turn's session reads and writes): redis-py's
+        own path packs arguments in Python, takes a pooled connection through its lock and connection-count
+        bookkeeping, wraps each send in a task and each read in timeout contexts (an append of 46 events: 168-177 µs
+        of CPU that way in session 6, 81-102 on redis-py's connection objects, ~55 µs for a small one on the wire
+        protocol). An error reply leaves the connection as good as it was; a connection that failed or was
+        interrupted mid-reply is closed, never reused, and the command is not resent: the reply may be what was
+        lost, and a resent append would store its events twice (the callers answer 503; clients retry). Redis
+        having gone away, the other idle connections are dropped too."""
         conn = await self._own_connection()
         try:
-            await conn.send_packed_command(command, check_health=False)
-            reply = await conn.read_response()
+            reply = await conn.call(command)
         except ResponseError:
             self._keep(conn)
             raise
         except BaseException as exc:
-            await conn.disconnect(nowait=True)
+            conn.close()
             if isinstance(exc, (RedisConnectionError, RedisTimeoutError, OSError)):
                 stale, self._own_idle = self._own_idle, []
                 for other in stale:
-                    await other.disconnect(nowait=True)
+                    other.close()
             raise
         self._keep(conn)
         return reply
 
-    async def _own_connection(self) -> Any:
-        """An idle connection of the broker's own that is still open with nothing unread, else a new one. One that
-        Redis closed while it was idle (a restart, its `timeout`) is found here, before anything is sent on it."""
+    async def _own_connection(self) -> WireConnection:
+        """An idle connection of the broker's own that is still open, else a new one. One that Redis closed while it
+        was idle (a restart, its `timeout`) was marked closed by the event loop, and is dropped here before anything
+        is sent on it."""
         while self._own_idle:
             conn = self._own_idle.pop()
-            try:
-                if not await conn.can_read():
-                    return conn
-            except (RedisConnectionError, OSError):
-                pass
-            await conn.disconnect(nowait=True)
-        return self._client.connection_pool.make_connection()
+            if conn.idle:
+                return conn
+            conn.close()
+        return await WireConnection.open(self._client.connection_pool)
 
-    def _keep(self, conn: Any) -> None:
-        if len(self._own_idle) < _OWN_IDLE and not self._closed:
+    def _keep(self, conn: WireConnection) -> None:
+        if len(self._own_idle) < _OWN_IDLE and not self._closed and conn.idle:
             self._own_idle.append(conn)
         else:
-            asyncio.get_running_loop().create_task(conn.disconnect())
+            conn.close()
 
     async def ensure_group(self, group: str) -> None:
         with self._guard():

@@ -1,0 +1,61 @@
+"""The broker's own Redis connections (trail/live/redis_wire.py) against the real Redis: replies in order, error
+replies raised without harm to the connection, and a connection that cannot be trusted closed for good."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+
+from tests.conftest import REDIS_URL
+from trail.live.redis_wire import WireConnection, pack
+
+
+@pytest.fixture
+async def wire():  # type: ignore[no-untyped-def]
+    client = aioredis.from_url(REDIS_URL)
+    conn = await WireConnection.open(client.connection_pool)
+    yield conn
+    conn.close()
+    await client.aclose()
+
+
+async def test_replies_come_back_in_order_and_error_replies_leave_the_connection_usable(wire: WireConnection,
+                                                                                        redis_prefix: str) -> None:
+    key = f"{redis_prefix}wire".encode()
+    assert await wire.call(pack([b"SET", key, b"1"])) in (b"OK", "OK")
+    with pytest.raises(ResponseError):
+        await wire.call(pack([b"INCRBY", key, b"not-a-number"]))
+    assert wire.idle
+    assert await wire.call(pack([b"INCRBY", key, b"41"])) == 42
+    assert await wire.call(pack([b"MGET", key, key + b"-none"])) == [b"42", None]
+
+
+async def test_a_caller_that_stops_waiting_closes_the_connection(wire: WireConnection, redis_prefix: str) -> None:
+    with pytest.raises(TimeoutError):  # its reply would otherwise be taken for the next command's
+        await asyncio.wait_for(wire.call(pack([b"BLPOP", f"{redis_prefix}empty".encode(), b"1"])), 0.05)
+    assert wire.closed and not wire.idle
+    with pytest.raises(RedisConnectionError):
+        await wire.call(pack([b"PING"]))
+
+
+async def test_a_reply_nobody_asked_for_closes_the_connection(wire: WireConnection) -> None:
+    wire.data_received(b"+OK\r\n")
+    assert wire.closed
+
+
+async def test_a_connection_the_server_closes_fails_its_command(wire: WireConnection) -> None:
+    admin = aioredis.from_url(REDIS_URL)
+    try:
+        host, port = wire.transport.get_extra_info("sockname")[:2]
+        pending = asyncio.ensure_future(wire.call(pack([b"BLPOP", b"trail-test:wire:never", b"5"])))
+        await asyncio.sleep(0.05)
+        await admin.client_kill_filter(addr=f"{host}:{port}")
+        with pytest.raises(RedisConnectionError):
+            await asyncio.wait_for(pending, 2)
+        assert wire.closed
+    finally:
+        await admin.aclose()

@@ -1,0 +1,110 @@
+"""A Redis connection for the broker's hot paths: packed commands out, hiredis-parsed replies in, nothing between.
+
+redis-py makes and hands over the connection (address, TLS, AUTH, HELLO, SELECT: everything its URL says), then this
+protocol takes over the transport. Per command it writes one bytes object and waits on one future: no `wait_for`
+task per send, no stream-reader futures, no timeout contexts. Each command cost the worker ~90 µs of CPU through
+redis-py's connection layer, ~55 through this (docs/BENCHMARKS.md, session 7); the broker sends one per group
+commit, per read of the live tail and per turn's session reads and writes.
+
+Replies come back in the order the commands went out. A connection that breaks, receives what nobody asked for, or
+whose caller stopped waiting for a reply is closed for good, and every command waiting on it fails with
+`redis.exceptions.ConnectionError`: a command is never sent twice from here (callers decide; appends answer 503).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import Any
+
+import hiredis
+from redis._parsers.base import BaseParser
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import InvalidResponse, ResponseError
+
+
+def pack(args: list[bytes]) -> bytes:
+    """A command in the Redis protocol, as one bytes object."""
+    parts = [b"*%d\r\n" % len(args)]
+    parts += [b"$%d\r\n%s\r\n" % (len(arg), arg) for arg in args]
+    return b"".join(parts)
+
+
+class WireConnection(asyncio.Protocol):
+    """One connection: `await conn.call(packed)` is the reply (error replies raise redis-py's exceptions)."""
+
+    def __init__(self, transport: asyncio.BaseTransport) -> None:
+        self.transport: Any = transport
+        self.closed = False
+        self._reader = hiredis.Reader(protocolError=InvalidResponse, replyError=BaseParser.parse_error)
+        self._waiting: deque[asyncio.Future[Any]] = deque()
+
+    @classmethod
+    async def open(cls, pool: Any) -> "WireConnection":
+        """A new connection made and set up by redis-py's pool settings (the client's URL), then taken over."""
+        conn = pool.make_connection()
+        await conn.connect()
+        transport = conn._writer.transport  # redis-py 8: the StreamWriter of its asyncio connection
+        wire = cls(transport)
+        transport.set_protocol(wire)
+        return wire
+
+    async def call(self, command: bytes) -> Any:
+        """Send `command` (packed) and return its reply. Cancelled or failed while waiting: the connection closes."""
+        if self.closed:
+            raise RedisConnectionError("Connection closed.")
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._waiting.append(future)
+        self.transport.write(command)
+        try:
+            reply = await future
+        except BaseException:
+            self.close()  # the reply (or what is left of it) would be taken for the next command's
+            raise
+        if isinstance(reply, ResponseError):
+            raise reply
+        return reply
+
+    @property
+    def idle(self) -> bool:
+        """Open, with no command waiting for its reply."""
+        return not self.closed and not self._waiting
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.transport.close()
+        self._fail(RedisConnectionError("Connection closed."))
+
+    # -- asyncio.Protocol ----------------------------------------------------------
+    def data_received(self, data: bytes) -> None:
+        self._reader.feed(data)
+        while True:
+            try:
+                reply = self._reader.gets()
+            except Exception as exc:  # not the Redis protocol: nothing more on this connection can be trusted
+                self._broken(exc)
+                return
+            if reply is False:
+                return
+            if not self._waiting:  # a reply nobody asked for
+                self._broken(InvalidResponse("unexpected reply from Redis"))
+                return
+            future = self._waiting.popleft()
+            if not future.done():
+                future.set_result(reply)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._fail(RedisConnectionError(f"Connection closed by server{f': {exc}' if exc else '.'}"))
+
+    def _broken(self, exc: Exception) -> None:
+        self.closed = True
+        self.transport.close()
+        self._fail(RedisConnectionError(f"Redis connection broken: {exc}"))
+
+    def _fail(self, exc: Exception) -> None:
+        while self._waiting:
+            future = self._waiting.popleft()
+            if not future.done():
+                future.set_exception(exc)
