@@ -42,6 +42,14 @@ async def test_a_caller_that_stops_waiting_closes_the_connection(wire: WireConne
         await wire.call(pack([b"PING"]))
 
 
+async def test_the_connection_outlives_the_redis_py_object_that_made_it(wire: WireConnection) -> None:
+    import gc
+
+    gc.collect()  # redis-py's Connection.__del__ closes its writer: it must hold none once the wire took over
+    await asyncio.sleep(0.05)
+    assert wire.idle and await wire.call(pack([b"PING"])) in (b"PONG", "PONG")
+
+
 async def test_a_reply_nobody_asked_for_closes_the_connection(wire: WireConnection) -> None:
     wire.data_received(b"+OK\r\n")
     assert wire.closed

@@ -38,15 +38,20 @@ class WireConnection(asyncio.Protocol):
         self.closed = False
         self._reader = hiredis.Reader(protocolError=InvalidResponse, replyError=BaseParser.parse_error)
         self._waiting: deque[asyncio.Future[Any]] = deque()
+        self._stream_writer: Any = None  # see open()
 
     @classmethod
     async def open(cls, pool: Any) -> "WireConnection":
         """A new connection made and set up by redis-py's pool settings (the client's URL), then taken over."""
         conn = pool.make_connection()
         await conn.connect()
-        transport = conn._writer.transport  # redis-py 8: the StreamWriter of its asyncio connection
-        wire = cls(transport)
-        transport.set_protocol(wire)
+        writer = conn._writer  # redis-py 8: the StreamWriter of its asyncio connection
+        wire = cls(writer.transport)
+        writer.transport.set_protocol(wire)
+        # Both redis-py's connection and the StreamWriter close the transport when they are collected: the former is
+        # told it has none, the latter lives as long as the wire.
+        conn._writer = conn._reader = None
+        wire._stream_writer = writer
         return wire
 
     async def call(self, command: bytes) -> Any:
