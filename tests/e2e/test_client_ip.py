@@ -1,7 +1,7 @@
 """Behind the real server, X-Forwarded-For and X-Forwarded-Proto count only from a peer in TRAIL_TRUSTED_PROXIES.
 
 Left to its defaults, uvicorn takes the client and the scheme from those headers whenever the peer is 127.0.0.1;
-`serve` gives it TRAIL_TRUSTED_PROXIES instead. Hypercorn reads neither: the app reads X-Forwarded-For itself and
+`serve` turns that off, and hypercorn reads neither: on both, the app reads X-Forwarded-For itself and
 X-Forwarded-Proto through trail/web/forwarded.py. Checked on both servers through `python -m trail serve` on
 loopback, where uvicorn's default would believe any header: the client IP (by the country it gives) and the
 scheme (by the session cookie's Secure flag, TRAIL_SESSION_COOKIE_SECURE=auto).

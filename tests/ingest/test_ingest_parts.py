@@ -183,3 +183,12 @@ def test_campaign_fallbacks() -> None:
     assert parse_campaign([("utm_source", "a"), ("ref", "b")]).source == "a"
     assert parse_campaign([("UTM_MEDIUM", "email"), ("fbclid", "x"), ("gclid", "y")])[1:] == (
         "email", "", "", "", "fbclid")
+
+
+def test_client_ip_keeps_only_short_headers_from_trusted_proxies() -> None:
+    resolve = ClientIP(PROXIES)
+    assert resolve("1.2.3.4", "9.9.9.9, " * 100 + "9.9.9.9") == "1.2.3.4"  # untrusted peer: answered, not kept
+    long_chain = ", ".join(["8.8.8.8"] * 100)
+    assert resolve("10.0.0.1", long_chain) == "8.8.8.8"  # trusted, but too long to keep
+    assert resolve._known == {}
+    assert resolve("10.0.0.1", "9.9.9.9") == "9.9.9.9" and list(resolve._known) == [("10.0.0.1", "9.9.9.9")]

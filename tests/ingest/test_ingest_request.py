@@ -180,3 +180,13 @@ def test_domains_are_the_same_when_cached() -> None:
         parse(d="x" * 254)
     with pytest.raises(RequestError, match="domain"):
         parse(d="x" * 254)  # a refused string is refused again (errors are not cached away)
+
+
+def test_long_domain_strings_are_parsed_but_not_cached() -> None:
+    from trail.ingest import request
+
+    before = request._cached_domains.cache_info().currsize
+    assert parse(d="a.com," * 1000).domains == ("a.com",)
+    assert request._cached_domains.cache_info().currsize == before
+    parse(d="short.example")
+    assert request._cached_domains.cache_info().currsize == before + 1

@@ -149,3 +149,37 @@ async def test_an_event_after_the_write_interval_is_prepared_without_waiting(sen
     assert fakes.cache.writes == writes  # its session write is queued, not awaited
     await ingestor.idle()
     assert fakes.cache.writes == writes + 1
+
+
+@pytest.mark.parametrize("started", [False, True], ids=["before-it-ran", "mid-read"])
+async def test_a_cancelled_read_fails_its_events_and_later_reads_still_go_out(started: bool) -> None:
+    cache = MemoryCache()
+    gate = asyncio.Event()
+    real = cache.get_many
+
+    async def slow(keys):  # type: ignore[no-untyped-def]
+        await gate.wait()
+        return await real(keys)
+
+    sessions = Sessions(slow, cache.set_many)
+    waiting = asyncio.ensure_future(sessions.touch(1, 1, T0))
+    await asyncio.sleep(0)
+    if started:
+        await asyncio.sleep(0)  # the read task now waits for the cache
+    assert sessions._reading is not None
+    sessions._reading.cancel()  # a shutdown
+    with pytest.raises(RuntimeError, match="cancelled"):
+        await waiting  # answered (the caller: 503), not left waiting
+    gate.set()
+    assert isinstance(await sessions.touch(1, 2, T0), int)  # a new read task for the next events
+
+
+async def test_a_short_cache_answer_fails_the_reads() -> None:
+    cache = MemoryCache()
+
+    async def short(keys):  # type: ignore[no-untyped-def]
+        return [None]
+
+    sessions = Sessions(short, cache.set_many)
+    results = await asyncio.gather(sessions.touch(1, 1, T0), sessions.touch(1, 2, T0), return_exceptions=True)
+    assert all(isinstance(r, RuntimeError) and "2 keys" in str(r) for r in results)

@@ -67,3 +67,26 @@ async def test_a_connection_the_server_closes_fails_its_command(wire: WireConnec
         assert wire.closed
     finally:
         await admin.aclose()
+
+
+async def test_error_replies_redis_py_files_as_connection_errors_are_raised(wire: WireConnection) -> None:
+    from redis.exceptions import BusyLoadingError
+
+    waiting = asyncio.ensure_future(wire.call(pack([b"PING"])))
+    await asyncio.sleep(0.05)  # PONG is back; now answer the next command as a Redis loading its data would
+    assert await waiting in (b"PONG", "PONG")
+    loading = asyncio.ensure_future(wire.call(b""))  # nothing sent: the reply below is fed by hand
+    await asyncio.sleep(0)
+    wire.data_received(b"-LOADING Redis is loading the dataset in memory\r\n")
+    with pytest.raises(BusyLoadingError):  # raised, not returned as a value
+        await loading
+
+
+async def test_push_messages_are_not_taken_for_replies_and_false_is_a_reply(wire: WireConnection) -> None:
+    first = asyncio.ensure_future(wire.call(b""))
+    second = asyncio.ensure_future(wire.call(b""))
+    await asyncio.sleep(0)
+    wire.data_received(b">2\r\n$7\r\nmessage\r\n$1\r\nx\r\n#f\r\n")  # a RESP3 push, then the reply false
+    assert await first is False
+    wire.data_received(b":7\r\n")
+    assert await second == 7 and wire.idle

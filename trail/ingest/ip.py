@@ -65,19 +65,33 @@ def client_ip(peer: str, forwarded_for: str | None, proxies: tuple[Network, ...]
     return str(addr)
 
 
+_KEPT_HEADER_LEN = 256
+
+
 class ClientIP:
     """`client_ip` for one list of trusted proxies, remembered per (peer, X-Forwarded-For): behind a proxy every
     event carries the header, and resolving it builds `ipaddress` objects and their text (6% of a worker's CPU per
-    event with 50,000 visitors, against under 1% so). Up to `size` answers are kept; then the table starts over."""
+    event with 50,000 visitors, against under 1% so). Only headers from trusted proxies are kept, up to `size`
+    answers of at most 256 characters each; then the table starts over."""
 
     def __init__(self, proxies: Iterable[Network], size: int = 65536) -> None:
         self.proxies = tuple(proxies)
         self.size = size
         self._known: dict[tuple[str, str], str] = {}
+        self._peers: dict[str, bool] = {}  # socket peer -> is a trusted proxy
 
     def __call__(self, peer: str, forwarded_for: str | None) -> str:
         if not forwarded_for or not self.proxies:
             return canonical_ip(peer)
+        trusted = self._peers.get(peer)
+        if trusted is None:
+            if len(self._peers) >= self.size:
+                self._peers.clear()
+            trusted = self._peers[peer] = peer_trusted(peer, self.proxies)
+        if not trusted:  # anyone else's header means nothing, and is not kept
+            return canonical_ip(peer)
+        if len(forwarded_for) > _KEPT_HEADER_LEN:  # a proxy's chain is short; a long one is answered, not kept
+            return client_ip(peer, forwarded_for, self.proxies)
         key = (peer, forwarded_for)
         found = self._known.get(key)
         if found is None:

@@ -123,7 +123,7 @@ class Pipeline:
         result = await pending
         if result is not None:
             return result
-        for _name, step in self.steps[index + 1:]:
+        for step in self._calls[index + 1:]:
             result = step(draft)  # type: ignore[assignment]
             if result is not None:
                 if result.__class__ is not str:

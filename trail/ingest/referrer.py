@@ -93,7 +93,7 @@ def _classify(referrer: str, page_host: str) -> Referrer:
     return Referrer(cleaned, name if name is not None else _bare(host))
 
 
-@lru_cache(maxsize=65_536)
+@lru_cache(maxsize=16_384)  # keys of up to ~2 KB (the referrer): bounded at a few tens of MB
 def classify(referrer: str, page_host: str, utm_source: str = "") -> Referrer:
     """Referrer URL and source for an event on `page_host` (already without "www."); cached, since a site's
     events repeat a few referrers and campaigns."""

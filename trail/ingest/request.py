@@ -182,12 +182,12 @@ def parse_domains(value: Any) -> tuple[str, ...]:
         raise RequestError("domain", "is required")
     if not isinstance(value, str):
         raise RequestError("domain", "must be a string")
-    return _split_domains(value)
+    # a site's events all carry the same short string: cached; a long one (a list of many sites, or junk) is not,
+    # so the cache cannot be made to hold megabytes
+    return _cached_domains(value) if len(value) <= _CACHED_DOMAINS_LEN else _split_domains(value)
 
 
-@lru_cache(maxsize=4096)
 def _split_domains(value: str) -> tuple[str, ...]:
-    """parse_domains of a string, cached: a site's events all carry the same one."""
     seen: dict[str, None] = {}
     for part in value.split(","):
         domain = _strip_www(part.strip().lower())
@@ -201,6 +201,10 @@ def _split_domains(value: str) -> tuple[str, ...]:
     if len(seen) > MAX_DOMAINS:
         raise RequestError("domain", f"at most {MAX_DOMAINS} domains")
     return tuple(seen)
+
+
+_cached_domains = lru_cache(maxsize=4096)(_split_domains)
+_CACHED_DOMAINS_LEN = 512
 
 
 def _parse_referrer(value: Any) -> str:

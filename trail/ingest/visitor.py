@@ -65,8 +65,12 @@ class Sessions:
     a round trip per turn, not per event). Writes to the shared cache (a
     visitor's session and last-seen, at most once per WRITE_INTERVAL_MS of activity) wait for nothing: the entries
     due in one turn of the event loop go out together in one `cache_set_many` call from a task of their own,
-    started in that turn, so they reach Redis ahead of the turn's append (and so before its 202s). A failed write
-    is logged and made again with the visitor's next event.
+    started in that turn, so they usually reach Redis ahead of the turn's append and its 202s; not always: while an
+    earlier write is still waiting for its reply, the next one waits for it. Another instance sees a visitor's
+    session within a round trip or two, far under the seconds between a visitor's events. A failed write is logged
+    and made again with the visitor's next event on this instance (meanwhile another instance that gets the visitor
+    finds no session and starts one: Redis failing shows as split visits, the events still answered 503 while
+    appends fail too).
     """
 
     def __init__(self, cache_get_many: CacheGetMany, cache_set_many: CacheSetMany, capacity: int = 100_000,
@@ -122,27 +126,26 @@ class Sessions:
         """Queue `entry` for the shared cache; the first entry of a turn starts the task that writes them."""
         entry.written = entry.last_seen
         self._due[key] = entry
-        if self._writing is None:
+        if self._writing is None or self._writing.done():  # done: cancelled before it ran, say (a shutdown)
             self._writing = asyncio.get_running_loop().create_task(self._write_due())
 
     async def _write_due(self) -> None:
-        try:
-            while self._due:
-                due, self._due = self._due, {}
-                items = [(self._key(site_id, visitor), _PACK.pack(entry.session_id, entry.last_seen))
-                         for (site_id, visitor), entry in due.items()]
-                try:
-                    await self.cache_set_many(items, CACHE_TTL_S)
-                except Exception as exc:  # Redis away: the visitors' next events write again
-                    log.warning("sessions: writing %d to the shared cache failed: %r", len(items), exc)
-                    for entry in due.values():
-                        entry.written = -1
-        finally:
-            self._writing = None
+        while self._due:
+            due, self._due = self._due, {}
+            items = [(self._key(site_id, visitor), _PACK.pack(entry.session_id, entry.last_seen))
+                     for (site_id, visitor), entry in due.items()]
+            try:
+                await self.cache_set_many(items, CACHE_TTL_S)
+            except BaseException as exc:  # Redis away (or a shutdown): the visitors' next events write again
+                for entry in due.values():
+                    entry.written = -1
+                if not isinstance(exc, Exception):
+                    raise
+                log.warning("sessions: writing %d to the shared cache failed: %r", len(items), exc)
 
     async def flush(self) -> None:
         """Wait until every session write queued so far is done (shutdown, tests)."""
-        while self._writing is not None:
+        while self._writing is not None and not self._writing.done():
             await asyncio.gather(self._writing, return_exceptions=True)
 
     async def _entry(self, site_id: int, visitor: int) -> _Entry | None:
@@ -166,28 +169,42 @@ class Sessions:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[bytes | None] = loop.create_future()
         self._wanted.setdefault(key, []).append(future)
-        if self._reading is None:
+        if self._reading is None or self._reading.done():
             self._reading = loop.create_task(self._read_wanted())
+            self._reading.add_done_callback(self._read_cancelled)
         return future
 
+    def _read_cancelled(self, task: asyncio.Task[None]) -> None:
+        """A read task cancelled before it ran (a shutdown) answers the events that waited for it (mid-read, it
+        answers them itself)."""
+        if task.cancelled():
+            wanted, self._wanted = self._wanted, {}
+            for futures in wanted.values():
+                for future in futures:
+                    if not future.done():
+                        future.set_exception(RuntimeError("session read cancelled"))
+
     async def _read_wanted(self) -> None:
-        try:
-            while self._wanted:
-                wanted, self._wanted = self._wanted, {}
-                try:
-                    values = await self.cache_get_many(list(wanted))
-                except Exception as exc:  # each waiting event fails as a single read would have (the caller: 503)
-                    for futures in wanted.values():
-                        for future in futures:
-                            if not future.done():
-                                future.set_exception(exc)
-                    continue
-                for futures, value in zip(wanted.values(), values):
+        while self._wanted:
+            wanted, self._wanted = self._wanted, {}
+            try:
+                values = await self.cache_get_many(list(wanted))
+                if len(values) != len(wanted):
+                    raise RuntimeError(f"the cache answered {len(values)} values for {len(wanted)} keys")
+            except BaseException as exc:  # each waiting event fails as a single read would have (the caller: 503)
+                error = exc if isinstance(exc, Exception) else RuntimeError("session read cancelled")
+                for futures in (*wanted.values(), *self._wanted.values()):
                     for future in futures:
                         if not future.done():
-                            future.set_result(value)
-        finally:
-            self._reading = None
+                            future.set_exception(error)
+                if not isinstance(exc, Exception):
+                    self._wanted = {}
+                    raise
+                continue
+            for futures, value in zip(wanted.values(), values):
+                for future in futures:
+                    if not future.done():
+                        future.set_result(value)
 
     def _remember(self, key: tuple[int, int], entry: _Entry) -> None:
         self._lru[key] = entry

@@ -40,7 +40,8 @@ end
 return #KEYS
 """
 _APPEND_CHUNK = 5000  # payloads per script call, so one call never holds Redis for long
-_OWN_IDLE = 4  # idle connections of the broker's own kept open (two appends in flight and the live tail)
+_OWN_IDLE = 8  # idle connections of the broker's own kept open (two appends in flight, the live tail, a turn's
+# session read and write, and room to spare: each one missing costs a TCP connect and handshake)
 
 
 def _masked(url: str) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 import hiredis
 from redis._parsers.base import BaseParser
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import InvalidResponse, ResponseError
+from redis.exceptions import InvalidResponse
 
 
 def pack(args: list[bytes]) -> bytes:
@@ -30,13 +30,17 @@ def pack(args: list[bytes]) -> bytes:
     return b"".join(parts)
 
 
+_INCOMPLETE = object()  # what the hiredis reader answers while a reply is not complete (False is a RESP3 reply)
+
+
 class WireConnection(asyncio.Protocol):
     """One connection: `await conn.call(packed)` is the reply (error replies raise redis-py's exceptions)."""
 
     def __init__(self, transport: asyncio.BaseTransport) -> None:
         self.transport: Any = transport
         self.closed = False
-        self._reader = hiredis.Reader(protocolError=InvalidResponse, replyError=BaseParser.parse_error)
+        self._reader = hiredis.Reader(protocolError=InvalidResponse, replyError=BaseParser.parse_error,
+                                      notEnoughData=_INCOMPLETE)
         self._waiting: deque[asyncio.Future[Any]] = deque()
         self._stream_writer: Any = None  # see open()
 
@@ -60,14 +64,14 @@ class WireConnection(asyncio.Protocol):
             raise RedisConnectionError("Connection closed.")
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._waiting.append(future)
-        self.transport.write(command)
         try:
+            self.transport.write(command)
             reply = await future
         except BaseException:
             self.close()  # the reply (or what is left of it) would be taken for the next command's
             raise
-        if isinstance(reply, ResponseError):
-            raise reply
+        if isinstance(reply, Exception):  # an error reply, as redis-py files it: ResponseError, or LOADING, NOAUTH,
+            raise reply  # "max number of clients" as its ConnectionError kinds
         return reply
 
     @property
@@ -90,8 +94,10 @@ class WireConnection(asyncio.Protocol):
             except Exception as exc:  # not the Redis protocol: nothing more on this connection can be trusted
                 self._broken(exc)
                 return
-            if reply is False:
+            if reply is _INCOMPLETE:
                 return
+            if isinstance(reply, hiredis.PushNotification):  # RESP3 out-of-band (e.g. a managed Redis's
+                continue  # maintenance notices): not the reply to any command
             if not self._waiting:  # a reply nobody asked for
                 self._broken(InvalidResponse("unexpected reply from Redis"))
                 return
