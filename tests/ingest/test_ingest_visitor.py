@@ -164,12 +164,18 @@ async def test_a_cancelled_read_fails_its_events_and_later_reads_still_go_out(st
     sessions = Sessions(slow, cache.set_many)
     waiting = asyncio.ensure_future(sessions.touch(1, 1, T0))
     await asyncio.sleep(0)
+    queued = None
     if started:
         await asyncio.sleep(0)  # the read task now waits for the cache
+        queued = asyncio.ensure_future(sessions.touch(1, 3, T0))  # queued for the task's next read
+        await asyncio.sleep(0)
     assert sessions._reading is not None
     sessions._reading.cancel()  # a shutdown
     with pytest.raises(RuntimeError, match="cancelled"):
         await waiting  # answered (the caller: 503), not left waiting
+    if queued is not None:
+        with pytest.raises(RuntimeError, match="cancelled"):
+            await queued
     gate.set()
     assert isinstance(await sessions.touch(1, 2, T0), int)  # a new read task for the next events
 

@@ -192,13 +192,17 @@ class Sessions:
                 if len(values) != len(wanted):
                     raise RuntimeError(f"the cache answered {len(values)} values for {len(wanted)} keys")
             except BaseException as exc:  # each waiting event fails as a single read would have (the caller: 503)
-                error = exc if isinstance(exc, Exception) else RuntimeError("session read cancelled")
-                for futures in (*wanted.values(), *self._wanted.values()):
+                cancelled = not isinstance(exc, Exception)
+                waiting = list(wanted.values())
+                if cancelled:  # a shutdown: no more reads, so the ones queued meanwhile are answered too
+                    waiting += self._wanted.values()
+                    self._wanted = {}
+                error = RuntimeError("session read cancelled") if cancelled else exc
+                for futures in waiting:
                     for future in futures:
                         if not future.done():
                             future.set_exception(error)
-                if not isinstance(exc, Exception):
-                    self._wanted = {}
+                if cancelled:
                     raise
                 continue
             for futures, value in zip(wanted.values(), values):
