@@ -50,3 +50,14 @@ def test_production_without_secret_key_fails(tmp_path: Path) -> None:
     result = run_trail("serve", env=clean_env(tmp_path, TRAIL_REDIS_URL="redis://127.0.0.1:6379/0"), timeout=60)
     assert result.returncode == 2
     assert "TRAIL_SECRET_KEY" in result.stderr
+
+
+def test_uvicorn_never_reads_proxy_headers_itself(tmp_path: Path) -> None:
+    """Trail resolves X-Forwarded-For / -Proto itself on every server (tests/e2e/test_client_ip.py): uvicorn's own
+    handling stays off even with trusted proxies, so the headers are not parsed twice per request."""
+    from trail.config import Settings
+    from trail.server import uvicorn_proxy_options
+
+    for proxies in ("", "10.0.0.0/8,127.0.0.1"):
+        settings = Settings.load({"TRAIL_DATA_DIR": str(tmp_path), "TRAIL_TRUSTED_PROXIES": proxies}, env_file=None)
+        assert uvicorn_proxy_options(settings) == {"proxy_headers": False}
