@@ -1,6 +1,6 @@
-"""RedisBroker.append: one script call per chunk of payloads, ids in order; it survives a script cache flush, and a
-connection Redis closed while idle is replaced before sending, and one lost mid-command fails that append
-(never resent blind)."""
+"""RedisBroker.append: one pipeline of XADDs per chunk of payloads, ids in order; an error reply fails the append and
+leaves the connection in step; a connection Redis closed while idle is replaced before sending, and one lost
+mid-command fails that append (never resent blind)."""
 
 from __future__ import annotations
 
@@ -31,15 +31,20 @@ async def test_a_large_append_spans_chunks_in_order(redis_prefix: str, monkeypat
         await broker.close()
 
 
-async def test_append_after_the_script_cache_is_flushed(redis_prefix: str) -> None:
+async def test_an_error_reply_fails_the_append_and_the_connection_stays_in_step(redis_prefix: str) -> None:
     broker = RedisBroker(REDIS_URL, redis_prefix)
     admin = aioredis.from_url(REDIS_URL)
     try:
         first = await broker.append([b"a"])
-        await admin.script_flush()  # as after a Redis restart: EVALSHA answers NOSCRIPT, the broker loads it again
-        second = await broker.append([b"b", b"c"])
+        await admin.delete(broker.key)
+        await admin.set(broker.key, "not a stream")  # every XADD of the next append answers WRONGTYPE
+        with pytest.raises(Exception, match="WRONGTYPE"):
+            await broker.append([b"b", b"c", b"d"])
+        assert len(broker._own_idle) == 1 and broker._own_idle[0].idle  # all three replies read: kept, in step
+        await admin.delete(broker.key)
+        second = await broker.append([b"e", b"f"])
         assert parse_id(first[0]) < parse_id(second[0]) < parse_id(second[1])
-        assert [e.data for e in await broker.range_since(0)] == [b"a", b"b", b"c"]
+        assert [e.data for e in await broker.range_since(0)] == [b"e", b"f"]
     finally:
         await admin.aclose()
         await broker.close()

@@ -34,6 +34,21 @@ async def test_replies_come_back_in_order_and_error_replies_leave_the_connection
     assert await wire.call(pack([b"MGET", key, key + b"-none"])) == [b"42", None]
 
 
+async def test_a_pipeline_answers_every_reply_in_order_and_raises_its_first_error_after_the_last(
+        wire: WireConnection, redis_prefix: str) -> None:
+    key = f"{redis_prefix}pipe".encode()
+    commands = [pack([b"SET", key, b"1"]), pack([b"INCRBY", key, b"2"]), pack([b"INCRBY", key, b"x"]),
+                pack([b"INCRBY", key, b"4"])]
+    with pytest.raises(ResponseError):
+        await wire.call_many(b"".join(commands), 4)
+    assert wire.idle  # all four replies were read: the next command gets its own
+    assert await wire.call(pack([b"GET", key])) == b"7"  # the commands around the failed one took effect
+    replies = await wire.call_many(b"".join(pack([b"INCRBY", key, b"%d" % n]) for n in (1, 2, 3)), 3)
+    assert replies == [8, 10, 13]
+    got = await asyncio.gather(wire.call_many(pack([b"PING"]) * 2, 2), wire.call(pack([b"GET", key])))
+    assert got[1] == b"13" and len(got[0]) == 2  # waiters of several replies and of one, answered in turn
+
+
 async def test_a_caller_that_stops_waiting_closes_the_connection(wire: WireConnection, redis_prefix: str) -> None:
     with pytest.raises(TimeoutError):  # its reply would otherwise be taken for the next command's
         await asyncio.wait_for(wire.call(pack([b"BLPOP", f"{redis_prefix}empty".encode(), b"1"])), 0.05)

@@ -24,13 +24,6 @@ _PAGE = 1000
 # answers their ids as one space-separated string. Against a pipeline of N XADDs this saves the client packing N
 # commands and parsing N replies (the bulk of an append's CPU in the web worker) and Redis dispatching N commands.
 # Durability is the same: the script's writes go to the AOF as one unit, before the reply.
-_APPEND_LUA = """
-local ids = {}
-for i = 1, #ARGV do
-  ids[i] = redis.call('XADD', KEYS[1], '*', 'e', ARGV[i])
-end
-return table.concat(ids, ' ')
-"""
 # KEYS: cache keys; ARGV: their values, then the TTL in ms
 _CACHE_SET_LUA = """
 local ttl = ARGV[#ARGV]
@@ -39,7 +32,7 @@ for i = 1, #KEYS do
 end
 return #KEYS
 """
-_APPEND_CHUNK = 5000  # payloads per script call, so one call never holds Redis for long
+_APPEND_CHUNK = 5000  # payloads per append pipeline (keys per MGET or SET script call): bounded writes and replies
 _OWN_IDLE = 8  # idle connections of the broker's own kept open (two appends in flight, the live tail, a turn's
 # session read and write, and room to spare: each one missing costs a TCP connect and handshake)
 
@@ -58,6 +51,26 @@ def _entries(raw: list[Any] | None) -> list[Entry]:
     for entry_id, fields in raw or ():
         if fields and FIELD in fields:
             out.append(Entry(entry_id.decode(), fields[FIELD]))
+    return out
+
+
+def _stream_of(reply: Any) -> list[Any]:
+    """The entries of the one stream in an XREAD/XREADGROUP reply read on the wire: RESP3 answers {key: entries},
+    RESP2 [[key, entries]]; entries are [[id, [field, value, ...]], ...], the fields nil for a deleted entry."""
+    if not reply:
+        return []
+    return next(iter(reply.values())) if isinstance(reply, dict) else reply[0][1]  # type: ignore[no-any-return]
+
+
+def _wire_entries(raw: list[Any]) -> list[Entry]:
+    """`_entries` for entries read on the wire (their fields a flat list)."""
+    out = []
+    for entry_id, fields in raw:
+        if fields:
+            for i in range(0, len(fields) - 1, 2):
+                if fields[i] == FIELD:
+                    out.append(Entry(entry_id.decode(), fields[i + 1]))
+                    break
     return out
 
 
@@ -95,7 +108,8 @@ class RedisBroker(Broker):
         self.key = f"{prefix}events"
         self._key_bytes = self.key.encode()
         self._client = aioredis.from_url(url, decode_responses=False, socket_connect_timeout=connect_timeout_s)
-        self._append_sha = hashlib.sha1(_APPEND_LUA.encode()).hexdigest().encode()
+        # every XADD of an append up to its payload: `*5 XADD <key> * e` in the Redis protocol
+        self._xadd_head = _pack([b"XADD", self._key_bytes, b"*", FIELD, b""])[:-len(b"$0\r\n\r\n")]
         self._cache_set_sha = hashlib.sha1(_CACHE_SET_LUA.encode()).hexdigest().encode()
         self._own_idle: list[Any] = []  # connections of the hot paths' own (see _call_own)
         self._closed = False
@@ -128,18 +142,23 @@ class RedisBroker(Broker):
 
     # -- the event stream ---------------------------------------------------------
     async def append(self, payloads: Sequence[bytes]) -> list[str]:
+        """One pipeline of XADDs per chunk of payloads, sent as one write on a connection of the broker's own: the
+        appends of a group commit cost one round trip, and Redis runs plain XADDs (~1.5 µs each, against ~4-8 in a
+        Lua script, which also held Redis for the whole batch: docs/BENCHMARKS.md, session 8). As with a script, an
+        append that fails part way leaves the XADDs before the failure in the stream; the caller answers 503."""
         if not payloads:
             return []
         ids: list[str] = []
+        head = self._xadd_head
         with self._guard():
             for start in range(0, len(payloads), _APPEND_CHUNK):
                 chunk = payloads[start:start + _APPEND_CHUNK]
-                ids.extend(_id(await self._append_chunk(chunk)).split(" "))
+                parts: list[bytes] = []
+                for payload in chunk:
+                    parts += (head, b"$%d\r\n" % len(payload), payload, b"\r\n")
+                replies = await self._call_own(b"".join(parts), len(chunk))
+                ids += [entry_id.decode() for entry_id in replies]
         return ids
-
-    async def _append_chunk(self, chunk: Sequence[bytes]) -> bytes:
-        """One EVALSHA of the append script."""
-        return await self._eval(_APPEND_LUA, self._append_sha, [self._key_bytes], chunk)  # type: ignore[no-any-return]
 
     async def _eval(self, script: str, sha: bytes, keys: Sequence[bytes], args: Sequence[bytes]) -> Any:
         """EVALSHA on a connection of the broker's own; NOSCRIPT (a restarted or flushed Redis) loads the script
@@ -151,8 +170,9 @@ class RedisBroker(Broker):
             await self._call_own(_pack([b"SCRIPT", b"LOAD", script.encode()]))
             return await self._call_own(command)
 
-    async def _call_own(self, command: bytes) -> Any:
-        """Send a packed command on a connection of the broker's own (`trail.live.redis_wire`) and return its reply.
+    async def _call_own(self, command: bytes, count: int = 0) -> Any:
+        """Send a packed command on a connection of the broker's own (`trail.live.redis_wire`) and return its reply;
+        with `count`, `command` is that many pipelined commands and the answer their replies.
 
         For the hot paths (each append, each read of the live tail, a turn's session reads and writes): redis-py's
         own path packs arguments in Python, takes a pooled connection through its lock and connection-count
@@ -164,7 +184,7 @@ class RedisBroker(Broker):
         having gone away, the other idle connections are dropped too."""
         conn = await self._own_connection()
         try:
-            reply = await conn.call(command)
+            reply = await (conn.call_many(command, count) if count else conn.call(command))
         except ResponseError:
             self._keep(conn)
             raise
@@ -203,24 +223,23 @@ class RedisBroker(Broker):
                 if "BUSYGROUP" not in str(exc):
                     raise
 
-    async def _read_group(self, group: str, consumer: str, start: str, count: int, block_ms: int) -> list[Entry]:
+    async def _read_group(self, group: str, consumer: str, start: str, count: int, block_ms: int) -> list[Any]:
+        """XREADGROUP on a connection of the broker's own (the writer reads every event this way): the raw entries."""
+        args = [b"XREADGROUP", b"GROUP", group.encode(), consumer.encode(), b"COUNT", b"%d" % count]
+        if block_ms > 0:
+            args += [b"BLOCK", b"%d" % block_ms]
         with self._guard():
-            reply = await self._client.xreadgroup(group, consumer, {self.key: start}, count=count,
-                                                  block=block_ms if block_ms > 0 else None)
-        return _entries(reply[0][1]) if reply else []
+            return _stream_of(await self._call_own(_pack([*args, b"STREAMS", self._key_bytes, start.encode()])))
 
     async def read_group(self, group: str, consumer: str, count: int, block_ms: int) -> list[Entry]:
-        return await self._read_group(group, consumer, ">", count, block_ms)
+        return _wire_entries(await self._read_group(group, consumer, ">", count, block_ms))
 
     async def read_pending(self, group: str, consumer: str, count: int) -> list[Entry]:
-        with self._guard():
-            reply = await self._client.xreadgroup(group, consumer, {self.key: "0"}, count=count)
-        raw = reply[0][1] if reply else []
-        ghosts = [entry_id for entry_id, fields in raw if not fields]
+        raw = await self._read_group(group, consumer, "0", count, 0)
+        ghosts = [entry_id.decode() for entry_id, fields in raw if not fields]
         if ghosts:  # trimmed while pending: nothing left to deliver, so take them off the pending list
-            with self._guard():
-                await self._client.xack(self.key, group, *ghosts)
-        return _entries(raw)
+            await self.ack(group, ghosts)
+        return _wire_entries(raw)
 
     async def _stale_ids(self, group: str, owner: bytes, min_idle_ms: int) -> list[bytes]:
         ids: list[bytes] = []
@@ -252,9 +271,11 @@ class RedisBroker(Broker):
         return batches
 
     async def ack(self, group: str, ids: Sequence[str]) -> None:
-        if ids:
-            with self._guard():
-                await self._client.xack(self.key, group, *ids)
+        """XACK on a connection of the broker's own, in chunks (the writer acknowledges every event)."""
+        with self._guard():
+            for start in range(0, len(ids), _APPEND_CHUNK):
+                chunk = ids[start:start + _APPEND_CHUNK]
+                await self._call_own(_pack([b"XACK", self._key_bytes, group.encode(), *(i.encode() for i in chunk)]))
 
     async def _group_info(self, group: str) -> dict[str, Any]:
         with self._guard():
@@ -301,18 +322,7 @@ class RedisBroker(Broker):
             args += [b"BLOCK", b"%d" % block_ms]
         with self._guard():
             reply = await self._call_own(_pack([*args, b"STREAMS", self._key_bytes, after_id.encode()]))
-        if not reply:
-            return []
-        # RESP3 answers {key: entries}, RESP2 [[key, entries]]; entries are [[id, [field, value, ...]], ...]
-        stream = next(iter(reply.values())) if isinstance(reply, dict) else reply[0][1]
-        out = []
-        for entry_id, fields in stream:
-            if fields:
-                for i in range(0, len(fields) - 1, 2):
-                    if fields[i] == FIELD:
-                        out.append(Entry(entry_id.decode(), fields[i + 1]))
-                        break
-        return out
+        return _wire_entries(_stream_of(reply))
 
     async def range_since(self, since_ms: int, count: int | None = None) -> list[Entry]:
         with self._guard():
