@@ -126,6 +126,19 @@ def test_current_visitors_is_exactly_the_last_five_minutes() -> None:
     assert w.current_visitors(now) == 2
 
 
+def test_a_returning_visitor_holds_one_expiry_entry_and_leaves_exactly_five_minutes_after_its_last_event() -> None:
+    w, now = SiteWindow(1), T0_MS
+    for second in range(0, 240, 2):  # one visitor, an event every 2 s for 4 minutes
+        w.add(live(event(1, now + second * 1000, visitor=7)), now + second * 1000)
+    w.add(live(event(1, now + 1000, visitor=7)), now + 240_000)  # late and out of order: changes nothing
+    assert len(w._seen_heap) == 1  # not one per event
+    last = now + 238_000
+    w.expire(last + 5 * MINUTE_MS)  # the entry comes up (its first event is long gone) and moves to the last one
+    assert w.current_visitors(last + 5 * MINUTE_MS) == 1 and len(w._seen_heap) == 1
+    w.expire(last + 5 * MINUTE_MS + 1)
+    assert w.current_visitors(last + 5 * MINUTE_MS + 1) == 0 and w._seen_heap == []
+
+
 def test_memory_stays_flat_over_many_minutes() -> None:
     clock = FakeClock()
     agg = Aggregator()
