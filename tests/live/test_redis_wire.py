@@ -47,6 +47,9 @@ async def test_a_pipeline_answers_every_reply_in_order_and_raises_its_first_erro
     assert replies == [8, 10, 13]
     got = await asyncio.gather(wire.call_many(pack([b"PING"]) * 2, 2), wire.call(pack([b"GET", key])))
     assert got[1] == b"13" and len(got[0]) == 2  # waiters of several replies and of one, answered in turn
+    with pytest.raises(ValueError):
+        await wire.call_many(b"", 0)
+    assert wire.idle
 
 
 async def test_a_caller_that_stops_waiting_closes_the_connection(wire: WireConnection, redis_prefix: str) -> None:

@@ -20,10 +20,6 @@ from trail.live.redis_wire import pack as _pack
 
 FIELD = b"e"
 _PAGE = 1000
-# One command per append, whatever its size: the script XADDs every payload (ARGV) to the stream (KEYS[1]) in order and
-# answers their ids as one space-separated string. Against a pipeline of N XADDs this saves the client packing N
-# commands and parsing N replies (the bulk of an append's CPU in the web worker) and Redis dispatching N commands.
-# Durability is the same: the script's writes go to the AOF as one unit, before the reply.
 # KEYS: cache keys; ARGV: their values, then the TTL in ms
 _CACHE_SET_LUA = """
 local ttl = ARGV[#ARGV]
@@ -34,7 +30,8 @@ return #KEYS
 """
 _APPEND_CHUNK = 5000  # payloads per append pipeline (keys per MGET or SET script call): bounded writes and replies
 _OWN_IDLE = 8  # idle connections of the broker's own kept open (two appends in flight, the live tail, a turn's
-# session read and write, and room to spare: each one missing costs a TCP connect and handshake)
+# session read and write, the writer's blocking read and its acks, and room to spare: each one missing costs a TCP
+# connect and handshake)
 
 
 def _masked(url: str) -> str:
@@ -144,8 +141,10 @@ class RedisBroker(Broker):
     async def append(self, payloads: Sequence[bytes]) -> list[str]:
         """One pipeline of XADDs per chunk of payloads, sent as one write on a connection of the broker's own: the
         appends of a group commit cost one round trip, and Redis runs plain XADDs (~1.5 µs each, against ~4-8 in a
-        Lua script, which also held Redis for the whole batch: docs/BENCHMARKS.md, session 8). As with a script, an
-        append that fails part way leaves the XADDs before the failure in the stream; the caller answers 503."""
+        Lua script, which also held Redis for the whole batch: docs/BENCHMARKS.md, session 8). The ids of one append
+        increase, and other instances' entries may fall between them (no reader needs them contiguous). As with a
+        script, an append that fails part way leaves the XADDs before the failure in the stream; the caller answers
+        503."""
         if not payloads:
             return []
         ids: list[str] = []

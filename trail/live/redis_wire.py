@@ -83,6 +83,8 @@ class WireConnection(asyncio.Protocol):
         """Send `count` packed commands (one bytes object) and return their replies once all of them came. An error
         reply among them is raised, the first one, after the last reply, so the connection stays in step; the
         commands before and after it took effect (as in a MULTI-less pipeline)."""
+        if count < 1:  # a waiter of no reply would take the next command's
+            raise ValueError("call_many needs at least one command")
         replies = await self._send(commands, count)
         for reply in replies:
             if isinstance(reply, Exception):
