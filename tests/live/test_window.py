@@ -139,6 +139,46 @@ def test_a_returning_visitor_holds_one_expiry_entry_and_leaves_exactly_five_minu
     assert w.current_visitors(last + 5 * MINUTE_MS + 1) == 0 and w._seen_heap == []
 
 
+def test_adding_a_batch_gives_what_adding_its_events_one_by_one_gives() -> None:
+    """SiteWindow.add_many (what the live tail uses) against add, event by event: the same snapshots (counts, top
+    lists, visit attributes, recent feed, version) and current visitors, batch after batch, as minutes expire."""
+    for seed in range(150):
+        rng = random.Random(seed)
+        one, many, now = SiteWindow(1), SiteWindow(1), T0_MS
+        for _ in range(rng.randint(1, 12)):
+            now += rng.choice((0, 900, 20_000, 61_000, 4 * MINUTE_MS))
+            batch = []
+            for _ in range(rng.choice((1, 3, 25, 60))):
+                visitor = rng.randint(1, 12)
+                ts = now + rng.choice((-31, -6, -5, -1, 0, 0, 0, 1)) * MINUTE_MS + rng.randint(-2, 2) * 500  # ties too
+                batch.append(live(event(1, ts, name=rng.choice(("pageview", "pageview", "Signup", "engagement")),
+                                        visitor=visitor, session=visitor * 10 + rng.randint(0, 1),
+                                        path=rng.choice(("/", "/a", "/b")), source=rng.choice(("", "Google")),
+                                        country=rng.choice(("DE", "FR")), device=rng.choice(("Desktop", "")))))
+            shown = [one.add(ev, now) for ev in batch]
+            assert many.add_many(batch, now) == any(shown), seed
+            if rng.random() < 0.5:
+                assert one.expire(now) == many.expire(now), seed
+            one.expire(now)
+            many.expire(now)
+            assert one.snapshot(now) == many.snapshot(now), seed
+            assert one.current_visitors(now) == many.current_visitors(now), seed
+
+
+def test_a_visitor_counted_in_one_minute_by_several_calls_leaves_with_that_minute() -> None:
+    w, now = SiteWindow(1), T0_MS
+    w.add(live(event(1, now, visitor=1, path="/a")), now)
+    w.add(live(event(1, now + 1, visitor=1, path="/a", name="Signup")), now + 1)
+    w.add_many([live(event(1, now + 2, visitor=1, path="/a")), live(event(1, now + 3, visitor=1))], now + 3)
+    snap = w.snapshot(now + 3)
+    assert (snap.visitors_last_30m, snap.pageviews_last_30m, snap.top_pages) == (1, 3, [("/", 1), ("/a", 1)])
+    later = now + 30 * MINUTE_MS  # the minute of all four events has left the window
+    w.expire(later)
+    snap = w.snapshot(later)
+    assert (snap.visitors_last_30m, snap.pageviews_last_30m, snap.top_pages, snap.top_events) == (0, 0, [], [])
+    assert w.empty
+
+
 def test_memory_stays_flat_over_many_minutes() -> None:
     clock = FakeClock()
     agg = Aggregator()

@@ -21,23 +21,29 @@ class Aggregator:
         self.bad_entries = 0
 
     def add_entries(self, entries: Iterable[Entry], now_ms: int) -> set[int]:
-        changed: set[int] = set()
+        """Count stream entries (a batch of the live tail) per site, a site's events together (SiteWindow.add_many)."""
+        by_site: dict[int, list[LiveEvent]] = {}
+        decode = LiveEvent.from_payload
         for entry in entries:
             try:
-                ev = LiveEvent.from_payload(entry.data)
+                ev = decode(entry.data)
             except Exception:  # a payload this version cannot read must not stop the live feed
                 self.bad_entries += 1
                 continue
-            if self.add(ev, now_ms):
-                changed.add(ev.site_id)
+            events = by_site.get(ev.site_id)
+            if events is None:
+                by_site[ev.site_id] = [ev]
+            else:
+                events.append(ev)
+        changed: set[int] = set()
+        for site_id, events in by_site.items():
+            window = self.windows.get(site_id)
+            if window is None:
+                window = self.windows[site_id] = SiteWindow(site_id, self.minutes)
+                window.expire(now_ms)
+            if window.add_many(events, now_ms):
+                changed.add(site_id)
         return changed
-
-    def add(self, ev: LiveEvent, now_ms: int) -> bool:
-        window = self.windows.get(ev.site_id)
-        if window is None:
-            window = self.windows[ev.site_id] = SiteWindow(ev.site_id, self.minutes)
-            window.expire(now_ms)
-        return window.add(ev, now_ms)
 
     def advance(self, now_ms: int) -> set[int]:
         """Expire every window to now_ms; returns the sites that changed."""
