@@ -26,6 +26,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -407,7 +408,9 @@ def bench_server(server: str, broker: str, wrk: str, args: argparse.Namespace) -
             "detail": ",".join(r.detail for r in every_event if r.detail)}
         for phase, (raw, event) in phases.items():
             best_raw, best_event = max(r.rps for r in raw), max(r.rps for r in event)
+            paired = sorted(e.rps / max(w.rps, 1e-9) for w, e in zip(raw, event))  # each round's event run / raw run
             result[phase] = {"raw": best_raw, "event": best_event, "ratio": best_event / best_raw,
+                             "paired": statistics.median(paired), "paired_low": paired[0], "paired_high": paired[-1],
                              "p50": min(r.p50_ms for r in event), "p99": min(r.p99_ms for r in event),
                              "raw_cpu": min(r.cpu_us for r in raw), "event_cpu": min(r.cpu_us for r in event),
                              "writer_cpu": min(r.writer_cpu_us for r in event)}
@@ -444,7 +447,9 @@ def main() -> int:
                         help="embedded (one `serve --role all` worker) and/or redis (a `--role web` worker measured, "
                              "a `--role writer` process beside it; Redis and MariaDB from TRAIL_BENCH_*_URL)")
     parser.add_argument("--duration", type=float, default=8.0, help="seconds per wrk run")
-    parser.add_argument("--rounds", type=int, default=2, help="raw/event pairs per server (the best is reported)")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="raw/event pairs per server: the best of each is reported, and the ratio of each pair "
+                             "(its median, lowest and highest: how much the machine moved during the run)")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--keep", action="store_true", help="keep the data dirs")
@@ -476,14 +481,15 @@ def main() -> int:
                for name in args.servers.split(",") if name.strip()]
     say("")
     say(f"{'server':<10} {'broker':<9} {'live':<8} {'raw ASGI req/s':>15} {'/api/event ev/s':>16} {'ratio':>6} "
-        f"{'p99 ms':>7} {'CPU us raw/ev':>14} {'CPU ratio':>9} {'writer us/ev':>12}")
+        f"{'paired':>16} {'p99 ms':>7} {'CPU us raw/ev':>14} {'CPU ratio':>9} {'writer us/ev':>12}")
     ok = True
     for r in results:
         label = f"{r['server']} ({r['broker']})"
         for phase in PHASES:
             m: dict[str, float] = r[phase]  # type: ignore[assignment]
             say(f"{r['server']:<10} {r['broker']:<9} {phase:<8} {m['raw']:>15,.0f} {m['event']:>16,.0f} "
-                f"{m['ratio']:>6.2f} {m['p99']:>7.1f} {m['raw_cpu']:>6.0f}/{m['event_cpu']:<7.0f} "
+                f"{m['ratio']:>6.2f} {m['paired']:>5.2f} ({m['paired_low']:.2f}-{m['paired_high']:.2f}) "
+                f"{m['p99']:>7.1f} {m['raw_cpu']:>6.0f}/{m['event_cpu']:<7.0f} "
                 f"{m['raw_cpu'] / max(m['event_cpu'], 1e-9):>9.2f} {m['writer_cpu']:>12.0f}")
             if m["ratio"] < TARGET_RATIO:
                 say(f"  MISS {label}, live {phase}: ratio {m['ratio']:.2f} < {TARGET_RATIO}")
