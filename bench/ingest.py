@@ -481,7 +481,7 @@ def main() -> int:
                for name in args.servers.split(",") if name.strip()]
     say("")
     say(f"{'server':<10} {'broker':<9} {'live':<8} {'raw ASGI req/s':>15} {'/api/event ev/s':>16} {'ratio':>6} "
-        f"{'paired':>16} {'p99 ms':>7} {'CPU us raw/ev':>14} {'CPU ratio':>9} {'writer us/ev':>12}")
+        f"{'paired':>17} {'p99 ms':>7} {'CPU us raw/ev':>14} {'CPU ratio':>9} {'writer us/ev':>12}")
     ok = True
     for r in results:
         label = f"{r['server']} ({r['broker']})"
