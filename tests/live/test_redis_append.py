@@ -106,6 +106,7 @@ async def test_the_hot_paths_read_either_protocol(redis_prefix: str, protocol: s
         got = await broker.tail("0", 10, 0)
         assert [(e.id, e.data) for e in got] == list(zip(ids, [b"x", b"y", b"z"]))
         assert await broker.tail(ids[-1], 10, 50) == []
+        assert [(e.id, e.data) for e in await broker.range_since(0, count=2)] == list(zip(ids, [b"x", b"y"]))
         await broker.cache_set_many([("sess:1:a", b"A"), ("sess:1:c", b"C")], 60)
         assert await broker.cache_get_many(["sess:1:a", "sess:1:b", "sess:1:c"]) == [b"A", None, b"C"]
         assert await broker.cache_get_many([]) == []

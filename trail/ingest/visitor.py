@@ -9,7 +9,7 @@ import struct
 from collections import OrderedDict
 from datetime import date, datetime, timedelta
 from hashlib import blake2b
-from typing import Awaitable, Callable, Sequence
+from typing import Awaitable, Callable, Iterable, Sequence
 
 log = logging.getLogger(__name__)
 
@@ -179,10 +179,7 @@ class Sessions:
         answers them itself)."""
         if task.cancelled():
             wanted, self._wanted = self._wanted, {}
-            for futures in wanted.values():
-                for future in futures:
-                    if not future.done():
-                        future.set_exception(RuntimeError("session read cancelled"))
+            _fail(wanted.values(), RuntimeError("session read cancelled"))
 
     async def _read_wanted(self) -> None:
         while self._wanted:
@@ -197,11 +194,7 @@ class Sessions:
                 if cancelled:  # a shutdown: no more reads, so the ones queued meanwhile are answered too
                     waiting += self._wanted.values()
                     self._wanted = {}
-                error = RuntimeError("session read cancelled") if cancelled else exc
-                for futures in waiting:
-                    for future in futures:
-                        if not future.done():
-                            future.set_exception(error)
+                _fail(waiting, RuntimeError("session read cancelled") if cancelled else exc)
                 if cancelled:
                     raise
                 continue
@@ -222,3 +215,11 @@ class Sessions:
 
 def yesterday(day: date) -> date:
     return day - timedelta(days=1)
+
+
+def _fail(waiting: Iterable[list[asyncio.Future[bytes | None]]], error: BaseException) -> None:
+    """Fail every future of `waiting` (the callers of keys that will not be read) that is still waiting."""
+    for futures in waiting:
+        for future in futures:
+            if not future.done():
+                future.set_exception(error)

@@ -42,15 +42,6 @@ def _masked(url: str) -> str:
     return urlunsplit(parts)
 
 
-def _entries(raw: list[Any] | None) -> list[Entry]:
-    """Stream replies [(id, {field: value})] to entries; deleted entries (no fields) are left out."""
-    out = []
-    for entry_id, fields in raw or ():
-        if fields and FIELD in fields:
-            out.append(Entry(entry_id.decode(), fields[FIELD]))
-    return out
-
-
 def _stream_of(reply: Any) -> list[Any]:
     """The entries of the one stream in an XREAD/XREADGROUP reply read on the wire: RESP3 answers {key: entries},
     RESP2 [[key, entries]]; entries are [[id, [field, value, ...]], ...], the fields nil for a deleted entry."""
@@ -60,9 +51,13 @@ def _stream_of(reply: Any) -> list[Any]:
 
 
 def _wire_entries(raw: list[Any]) -> list[Entry]:
-    """`_entries` for entries read on the wire (their fields a flat list)."""
+    """Stream entries as read on the wire ([[id, [field, value, ...]], ...]) to entries; deleted ones (nil fields,
+    or a nil in place of the entry, as older Redis answers XCLAIM) are left out."""
     out = []
-    for entry_id, fields in raw:
+    for item in raw:
+        if not item:
+            continue
+        entry_id, fields = item
         if fields:
             for i in range(0, len(fields) - 1, 2):
                 if fields[i] == FIELD:
@@ -263,7 +258,8 @@ class RedisBroker(Broker):
                 if not ids:
                     continue
                 # XCLAIM re-checks the idle time, so two claimers never both take an entry
-                claimed = _entries(await self._client.xclaim(self.key, group, consumer, min_idle_ms, ids))
+                claimed = _wire_entries(await self._call_own(_pack(
+                    [b"XCLAIM", self._key_bytes, group.encode(), consumer.encode(), b"%d" % min_idle_ms, *ids])))
                 claimed.sort(key=lambda e: tuple(int(p) for p in e.id.split("-")))
                 if claimed:
                     batches.append(claimed)
@@ -324,8 +320,11 @@ class RedisBroker(Broker):
         return _wire_entries(_stream_of(reply))
 
     async def range_since(self, since_ms: int, count: int | None = None) -> list[Entry]:
+        args = [b"XRANGE", self._key_bytes, b"%d-0" % since_ms, b"+"]
+        if count is not None:
+            args += [b"COUNT", b"%d" % count]
         with self._guard():
-            return _entries(await self._client.xrange(self.key, f"{since_ms}-0", "+", count=count))
+            return _wire_entries(await self._call_own(_pack(args)))
 
     async def trim(self, min_id: str) -> int:
         with self._guard():
