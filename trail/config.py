@@ -108,6 +108,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("TRAIL_SERVER", "uvicorn", _choice("hypercorn", "uvicorn"), "ASGI server `serve` uses unless `--server` is given: `uvicorn` (default; with uvloop and httptools, several times faster at ingestion, see docs/BENCHMARKS.md) or `hypercorn`."),
     Setting("TRAIL_FLUSH_INTERVAL_MS", "1000", _int(10, 60_000), "Writer: longest time an event waits in a batch before the INSERT."),
     Setting("TRAIL_MAX_BATCH_SIZE", "5000", _int(1, 1_000_000), "Writer: most events in one ClickHouse INSERT."),
+    Setting("TRAIL_SPOOL_COMMIT_MS", "3", _int(0, 1000), "Embedded spool: while events come from several clients at once, a group commit (write + fsync, before the 202) starts at most once per this many ms, so each fsync covers more events (less CPU per event). A commit after a quiet spell, or after a batch of one event, starts at once. 0: each commit starts as soon as the previous one ends."),
     Setting("TRAIL_MAX_LAG", "1000000", _int(1000, 100_000_000), "Backpressure: past this many unwritten events, `POST /api/event` answers 503."),
     Setting("TRAIL_LIVE_IDLE_SECONDS", "300", _int(0, 86_400), "Seconds an instance's live engine keeps tailing the stream after its last live client (dashboard, wall, live API) leaves; then it sleeps until one connects, and warms from the stream again. 0 = tail from start-up, always."),
     Setting("TRAIL_STREAM_RETENTION_MINUTES", "40", _int(35, 10_080), "Minutes of events kept in the stream after they are written (the live window needs >= 35)."),

@@ -8,13 +8,14 @@ import os
 import signal
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import AsyncIterator
 
 import pytest
 
 from trail.live.memory_broker import MemoryBroker
-from trail.live.spool import SpoolLocked, encode_entry
+from trail.live.spool import GroupCommitter, SpoolLocked, encode_entry
 
 CHILD = Path(__file__).with_name("_spool_child.py")
 
@@ -216,6 +217,46 @@ async def test_group_commit_batches_concurrent_appenders(spool: Path) -> None:
         assert batches < total / 5
     finally:
         await broker.close()
+
+
+async def test_commit_spacing_waits_only_while_several_callers_commit() -> None:
+    """With spacing, a batch after one of several records starts no sooner than `spacing` after it (later callers
+    join it); a commit after a quiet spell, or after a batch of one record (one client, one event at a time),
+    starts at once."""
+    spacing = 0.2
+    starts: list[float] = []
+    written: list[list[bytes]] = []
+
+    def write(chunks: list[bytes]) -> None:
+        starts.append(time.monotonic())
+        written.append(chunks)
+
+    with ThreadPoolExecutor(1) as executor:
+        committer = GroupCommitter(executor, write, spacing)
+        asked = time.monotonic()
+        for record in (b"a", b"b", b"c"):  # one caller, one record at a time: never held back
+            await committer.commit(record)
+        assert starts[2] - asked < spacing * 0.75 and committer.batches == 3
+
+        await committer.commit(b"d+e", records=2)  # several records: the next batch keeps its distance
+        await asyncio.gather(committer.commit(b"f"), committer.commit(b"g"), committer.commit(b"h"))
+        assert written[4] == [b"f", b"g", b"h"]  # one batch
+        assert starts[4] - starts[3] >= spacing * 0.99
+        await asyncio.gather(committer.commit(b"i"))  # and so does the one after that (3 records before it)
+        assert starts[5] - starts[4] >= spacing * 0.99
+
+        await asyncio.sleep(spacing * 1.5)  # quiet: the next commit starts at once, whatever came before
+        asked = time.monotonic()
+        await committer.commit(b"j", records=5)
+        assert starts[6] - asked < spacing * 0.75
+        assert committer.batches == 7
+
+    with ThreadPoolExecutor(1) as executor:
+        committer = GroupCommitter(executor, write)  # no spacing: a batch follows the last one at once
+        await committer.commit(b"k", records=9)
+        asked = time.monotonic()
+        await committer.commit(b"l", records=9)
+        assert starts[8] - asked < spacing * 0.75
 
 
 async def test_retained_payloads_cost_their_length_not_orjsons_allocation(spool: Path) -> None:

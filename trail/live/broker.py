@@ -131,4 +131,4 @@ def open_broker(settings: "Settings") -> Broker:
         return RedisBroker(settings.redis_url, settings.redis_prefix)
     from trail.live.memory_broker import MemoryBroker
 
-    return MemoryBroker(Path(settings.data_dir) / "spool")
+    return MemoryBroker(Path(settings.data_dir) / "spool", commit_spacing_ms=settings.spool_commit_ms)

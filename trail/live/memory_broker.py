@@ -53,8 +53,9 @@ class MemoryBroker(Broker):
     """
 
     def __init__(self, spool_dir: str | Path, *, segment_bytes: int = 64 << 20, ack_log_bytes: int = 4 << 20,
-                 subscriber_queue: int = 10_000) -> None:
+                 subscriber_queue: int = 10_000, commit_spacing_ms: float = 0.0) -> None:
         self.directory = Path(spool_dir)
+        self._commit_spacing = commit_spacing_ms / 1000
         self._lock = DirLock(self.directory)
         self._segments = SegmentLog(self.directory, segment_bytes)
         self._ack_log_bytes = ack_log_bytes
@@ -84,7 +85,7 @@ class MemoryBroker(Broker):
         except BaseException:
             self._executor.shutdown(wait=False)
             raise
-        self._entry_log = GroupCommitter(self._executor, self._segments.write)
+        self._entry_log = GroupCommitter(self._executor, self._segments.write, self._commit_spacing)
         self._ack_commit = GroupCommitter(self._executor, self._write_acks)
         self._arrived = asyncio.Event()
         self._open = True
@@ -164,7 +165,7 @@ class MemoryBroker(Broker):
             self._data.extend(bytes(memoryview(p)) for p in payloads)
             self._wake()
 
-        await self._entry_log.commit(chunk, visible)
+        await self._entry_log.commit(chunk, visible, len(keys))
         return [format_id(key) for key in keys]
 
     def _wake(self) -> None:

@@ -135,21 +135,33 @@ class GroupCommitter:
 
     `write` runs in the (single-thread) executor with the list of byte chunks of one batch; callbacks given
     to commit() run on the event loop, in commit order, once their batch is durable.
+
+    `spacing_s` > 0 starts a batch no sooner than that after the previous one, while records come from more than
+    one caller at a time (a commit delay, as PostgreSQL's `commit_delay` with its `commit_siblings`): under load
+    each fsync then covers more records, and every batch costs the event loop a thread hand-off and a wake-up
+    (about 50 µs here) whatever its size. A commit after a quiet spell (the last batch started longer ago than
+    that) starts at once, and so does one after a batch of a single record: one client sending one record at a
+    time is never made to wait.
     """
 
-    def __init__(self, executor: Executor, write: Callable[[list[bytes]], None]) -> None:
+    def __init__(self, executor: Executor, write: Callable[[list[bytes]], None], spacing_s: float = 0.0) -> None:
         self._executor = executor
         self._write = write
+        self._spacing = spacing_s
+        self._started = float("-inf")  # loop time the last batch started
+        self._count = 0  # records in the batch being gathered
+        self._last_count = 0  # records in the last batch
         self._chunks: list[bytes] = []
         self._callbacks: list[Callable[[], None]] = []
         self._waiter: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
         self.batches = 0
 
-    async def commit(self, chunk: bytes, on_durable: Callable[[], None] | None = None) -> None:
-        """Return once chunk is written and fsynced (raise if that failed)."""
+    async def commit(self, chunk: bytes, on_durable: Callable[[], None] | None = None, records: int = 1) -> None:
+        """Return once chunk (holding that many records) is written and fsynced (raise if that failed)."""
         loop = asyncio.get_running_loop()
         self._chunks.append(chunk)
+        self._count += records
         if on_durable is not None:
             self._callbacks.append(on_durable)
         if self._waiter is None:
@@ -168,8 +180,14 @@ class GroupCommitter:
         loop = asyncio.get_running_loop()
         try:
             while self._chunks:
+                if self._spacing and self._last_count > 1:
+                    delay = self._started + self._spacing - loop.time()
+                    if delay > 0:
+                        await asyncio.sleep(delay)  # later callers join this batch meanwhile
+                self._started = loop.time()
                 chunks, callbacks, waiter = self._chunks, self._callbacks, self._waiter
                 self._chunks, self._callbacks, self._waiter = [], [], None
+                self._last_count, self._count = self._count, 0
                 assert waiter is not None
                 try:
                     await loop.run_in_executor(self._executor, self._write, chunks)
