@@ -14,8 +14,9 @@ from typing import AsyncIterator
 
 import pytest
 
+import trail.live.spool as spool_module
 from trail.live.memory_broker import MemoryBroker
-from trail.live.spool import GroupCommitter, SpoolLocked, encode_entry
+from trail.live.spool import SIBLINGS, GroupCommitter, SpoolLocked, encode_entry
 
 CHILD = Path(__file__).with_name("_spool_child.py")
 
@@ -219,10 +220,11 @@ async def test_group_commit_batches_concurrent_appenders(spool: Path) -> None:
         await broker.close()
 
 
-async def test_commit_spacing_waits_only_while_several_callers_commit() -> None:
-    """With spacing, a batch after one of several records starts no sooner than `spacing` after it (later callers
-    join it); a commit after a quiet spell, or after a batch of one record (one client, one event at a time),
-    starts at once."""
+async def test_commit_delay_is_used_only_where_it_pays(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With spacing, a batch starts no sooner than `spacing` after the previous one (later callers join it), unless
+    the last batch held one record, or delayed batches gather fewer than SIBLINGS records on average (then the
+    delay is tried once per PROBE_S); a commit after a quiet spell starts at once."""
+    monkeypatch.setattr(spool_module, "PROBE_S", 0.6)
     spacing = 0.2
     starts: list[float] = []
     written: list[list[bytes]] = []
@@ -231,32 +233,52 @@ async def test_commit_spacing_waits_only_while_several_callers_commit() -> None:
         starts.append(time.monotonic())
         written.append(chunks)
 
+    async def several(n: int) -> None:
+        await asyncio.gather(*(committer.commit(b"x") for _ in range(n)))
+
+    def gap() -> float:
+        return starts[-1] - starts[-2]
+
     with ThreadPoolExecutor(1) as executor:
         committer = GroupCommitter(executor, write, spacing)
         asked = time.monotonic()
         for record in (b"a", b"b", b"c"):  # one caller, one record at a time: never held back
             await committer.commit(record)
-        assert starts[2] - asked < spacing * 0.75 and committer.batches == 3
+        assert starts[2] - asked < spacing * 0.75 and len(starts) == 3
 
-        await committer.commit(b"d+e", records=2)  # several records: the next batch keeps its distance
-        await asyncio.gather(committer.commit(b"f"), committer.commit(b"g"), committer.commit(b"h"))
-        assert written[4] == [b"f", b"g", b"h"]  # one batch
-        assert starts[4] - starts[3] >= spacing * 0.99
-        await asyncio.gather(committer.commit(b"i"))  # and so does the one after that (3 records before it)
-        assert starts[5] - starts[4] >= spacing * 0.99
+        await several(SIBLINGS)  # after a batch of one: at once
+        assert gap() < spacing * 0.75 and written[-1] == [b"x"] * SIBLINGS
+        await several(SIBLINGS)  # a busy spell: the next batch keeps its distance
+        assert gap() >= spacing * 0.99
+        await several(12)  # and again, as the last delayed batch gathered enough
+        assert gap() >= spacing * 0.99
 
+        delayed = 0
+        while gap() >= spacing * 0.99 or not delayed:  # batches of 2 pull the average under SIBLINGS ...
+            await several(2)
+            delayed += gap() >= spacing * 0.99
+        assert 1 <= delayed <= 4
+        held_off = starts[-2]
+        while time.monotonic() < held_off + 0.5:  # ... so no delay for PROBE_S
+            await several(2)
+            assert gap() < spacing * 0.75
+        while time.monotonic() < held_off + 0.6 + spacing:  # then it is tried again
+            await several(2)
+        assert max(b - a for a, b in zip(starts, starts[1:]) if a > held_off) >= spacing * 0.99
+
+        await committer.commit(b"k", records=100)
         await asyncio.sleep(spacing * 1.5)  # quiet: the next commit starts at once, whatever came before
         asked = time.monotonic()
-        await committer.commit(b"j", records=5)
-        assert starts[6] - asked < spacing * 0.75
-        assert committer.batches == 7
+        await committer.commit(b"l", records=100)
+        assert starts[-1] - asked < spacing * 0.75
+        assert committer.batches == len(starts)
 
     with ThreadPoolExecutor(1) as executor:
         committer = GroupCommitter(executor, write)  # no spacing: a batch follows the last one at once
-        await committer.commit(b"k", records=9)
+        await committer.commit(b"m", records=100)
         asked = time.monotonic()
-        await committer.commit(b"l", records=9)
-        assert starts[8] - asked < spacing * 0.75
+        await committer.commit(b"n", records=100)
+        assert starts[-1] - asked < spacing * 0.75
 
 
 async def test_retained_payloads_cost_their_length_not_orjsons_allocation(spool: Path) -> None:

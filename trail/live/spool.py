@@ -130,18 +130,24 @@ class DirLock:
 
 
 # -- group commit -------------------------------------------------------------
+SIBLINGS = 8  # records delayed batches must gather on average for the delay to be used
+PROBE_S = 1.0  # while the delay does not pay, seconds between tries
+
+
 class GroupCommitter:
     """Batches concurrent commits: while one write+fsync runs, later callers queue up for the next single one.
 
     `write` runs in the (single-thread) executor with the list of byte chunks of one batch; callbacks given
     to commit() run on the event loop, in commit order, once their batch is durable.
 
-    `spacing_s` > 0 starts a batch no sooner than that after the previous one, while records come from more than
-    one caller at a time (a commit delay, as PostgreSQL's `commit_delay` with its `commit_siblings`): under load
-    each fsync then covers more records, and every batch costs the event loop a thread hand-off and a wake-up
-    (about 50 µs here) whatever its size. A commit after a quiet spell (the last batch started longer ago than
-    that) starts at once, and so does one after a batch of a single record: one client sending one record at a
-    time is never made to wait.
+    `spacing_s` > 0 is a commit delay (as PostgreSQL's `commit_delay`): a batch starts no sooner than that after
+    the previous one, so that later callers join it. Every batch costs the event loop about 50 µs (the hand-off
+    to the disk thread, the wake-up when it is done, the batch's futures) whatever its size, and an fsync takes
+    only 0.2-0.5 ms here, so under load the delay cuts that cost per event several times. It is used only where
+    it pays: never after a batch of one record (one client sending one record at a time), and while delayed
+    batches gather fewer than `SIBLINGS` records on average (a moving average: a few clients, each waiting for its
+    answer before sending again, or slow traffic), only once per `PROBE_S`, to see whether that changed. A commit
+    after a quiet spell starts at once.
     """
 
     def __init__(self, executor: Executor, write: Callable[[list[bytes]], None], spacing_s: float = 0.0) -> None:
@@ -151,6 +157,8 @@ class GroupCommitter:
         self._started = float("-inf")  # loop time the last batch started
         self._count = 0  # records in the batch being gathered
         self._last_count = 0  # records in the last batch
+        self._gathered = 2.0 * SIBLINGS  # moving average of the records a delayed batch gathered
+        self._hold_off = float("-inf")  # loop time until which the delay is not used (it did not pay)
         self._chunks: list[bytes] = []
         self._callbacks: list[Callable[[], None]] = []
         self._waiter: asyncio.Future[None] | None = None
@@ -180,11 +188,18 @@ class GroupCommitter:
         loop = asyncio.get_running_loop()
         try:
             while self._chunks:
+                delayed = False
                 if self._spacing and self._last_count > 1:
-                    delay = self._started + self._spacing - loop.time()
-                    if delay > 0:
+                    now = loop.time()
+                    delay = self._started + self._spacing - now
+                    if delay > 0 and now >= self._hold_off:
                         await asyncio.sleep(delay)  # later callers join this batch meanwhile
+                        delayed = True
                 self._started = loop.time()
+                if delayed:
+                    self._gathered += (self._count - self._gathered) / 4
+                    if self._gathered < SIBLINGS:
+                        self._hold_off = self._started + PROBE_S
                 chunks, callbacks, waiter = self._chunks, self._callbacks, self._waiter
                 self._chunks, self._callbacks, self._waiter = [], [], None
                 self._last_count, self._count = self._count, 0
