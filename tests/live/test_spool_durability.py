@@ -16,7 +16,7 @@ import pytest
 
 import trail.live.spool as spool_module
 from trail.live.memory_broker import MemoryBroker
-from trail.live.spool import SIBLINGS, GroupCommitter, SpoolLocked, encode_entry
+from trail.live.spool import DELAY_MIN_RECORDS, GroupCommitter, SpoolLocked, encode_entry
 
 CHILD = Path(__file__).with_name("_spool_child.py")
 
@@ -221,16 +221,17 @@ async def test_group_commit_batches_concurrent_appenders(spool: Path) -> None:
 
 
 async def test_commit_delay_is_used_only_where_it_pays(monkeypatch: pytest.MonkeyPatch) -> None:
-    """With spacing, a batch starts no sooner than `spacing` after the previous one (later callers join it), unless
-    the last batch held one record, or delayed batches gather fewer than SIBLINGS records on average (then the
-    delay is tried once per PROBE_S); a commit after a quiet spell starts at once."""
-    monkeypatch.setattr(spool_module, "PROBE_S", 0.6)
-    spacing = 0.2
-    starts: list[float] = []
+    """With spacing, a batch starts no sooner than `spacing` after the previous one and later callers join it;
+    not after a batch of one record, nor (but once per DELAY_PROBE_S) while delayed batches gather fewer than
+    DELAY_MIN_RECORDS records on average; a commit after a quiet spell starts at once."""
+    monkeypatch.setattr(spool_module, "DELAY_PROBE_S", 0.6)
+    spacing, soon = 0.2, 0.15  # soon: well under the spacing, for "at once"
+    loop = asyncio.get_running_loop()
+    starts: list[float] = []  # loop time each batch started: set before the hand-off, so the gaps are exact
     written: list[list[bytes]] = []
 
     def write(chunks: list[bytes]) -> None:
-        starts.append(time.monotonic())
+        starts.append(committer._started)
         written.append(chunks)
 
     async def several(n: int) -> None:
@@ -241,44 +242,84 @@ async def test_commit_delay_is_used_only_where_it_pays(monkeypatch: pytest.Monke
 
     with ThreadPoolExecutor(1) as executor:
         committer = GroupCommitter(executor, write, spacing)
-        asked = time.monotonic()
         for record in (b"a", b"b", b"c"):  # one caller, one record at a time: never held back
+            asked = loop.time()
             await committer.commit(record)
-        assert starts[2] - asked < spacing * 0.75 and len(starts) == 3
+            assert starts[-1] - asked < soon
 
-        await several(SIBLINGS)  # after a batch of one: at once
-        assert gap() < spacing * 0.75 and written[-1] == [b"x"] * SIBLINGS
-        await several(SIBLINGS)  # a busy spell: the next batch keeps its distance
+        await several(DELAY_MIN_RECORDS)  # after a batch of one: at once
+        assert gap() < soon and written[-1] == [b"x"] * DELAY_MIN_RECORDS
+        await several(DELAY_MIN_RECORDS)  # a busy spell: the next batch keeps its distance
         assert gap() >= spacing * 0.99
-        await several(12)  # and again, as the last delayed batch gathered enough
-        assert gap() >= spacing * 0.99
+
+        early = asyncio.gather(committer.commit(b"p"), committer.commit(b"q"))
+        await asyncio.sleep(spacing / 2)
+        await asyncio.gather(early, committer.commit(b"r"))  # came while the batch waited: it joined
+        assert written[-1] == [b"p", b"q", b"r"] and gap() >= spacing * 0.99
 
         delayed = 0
-        while gap() >= spacing * 0.99 or not delayed:  # batches of 2 pull the average under SIBLINGS ...
+        for _ in range(10):  # a few clients: delayed batches of 2 pull the average down ...
             await several(2)
-            delayed += gap() >= spacing * 0.99
-        assert 1 <= delayed <= 4
-        held_off = starts[-2]
-        while time.monotonic() < held_off + 0.5:  # ... so no delay for PROBE_S
+            if gap() < soon:
+                break
+            delayed += 1
+        assert delayed >= 1 and committer._gathered < DELAY_MIN_RECORDS
+        held_off = committer._hold_off
+        assert held_off > loop.time()
+        while True:  # ... so no delay for DELAY_PROBE_S; then the delay is tried again
             await several(2)
-            assert gap() < spacing * 0.75
-        while time.monotonic() < held_off + 0.6 + spacing:  # then it is tried again
-            await several(2)
-        assert max(b - a for a, b in zip(starts, starts[1:]) if a > held_off) >= spacing * 0.99
+            if gap() >= spacing * 0.99:
+                break
+            assert loop.time() < held_off + 0.5, "the delay was not tried again"
+            await asyncio.sleep(spacing / 4)  # (a delay would have waited the rest of the spacing)
+        assert starts[-1] >= held_off
+        assert committer._hold_off > loop.time()  # the try gathered too few: held off again
+        await several(2)
+        assert gap() < soon
 
-        await committer.commit(b"k", records=100)
-        await asyncio.sleep(spacing * 1.5)  # quiet: the next commit starts at once, whatever came before
-        asked = time.monotonic()
-        await committer.commit(b"l", records=100)
-        assert starts[-1] - asked < spacing * 0.75
-        assert committer.batches == len(starts)
+    starts.clear()
+    with ThreadPoolExecutor(1) as executor:
+        committer = GroupCommitter(executor, write, spacing)
+        await several(DELAY_MIN_RECORDS)
+        await several(DELAY_MIN_RECORDS)
+        assert gap() >= spacing * 0.99 and committer._gathered >= DELAY_MIN_RECORDS  # the delay is in use ...
+        await asyncio.sleep(spacing * 1.5)
+        asked = loop.time()
+        await several(DELAY_MIN_RECORDS)  # ... but a commit after a quiet spell starts at once
+        assert starts[-1] - asked < soon and committer._hold_off < asked
 
     with ThreadPoolExecutor(1) as executor:
         committer = GroupCommitter(executor, write)  # no spacing: a batch follows the last one at once
-        await committer.commit(b"m", records=100)
-        asked = time.monotonic()
-        await committer.commit(b"n", records=100)
-        assert starts[-1] - asked < spacing * 0.75
+        await several(DELAY_MIN_RECORDS)
+        asked = loop.time()
+        await several(DELAY_MIN_RECORDS)
+        assert starts[-1] - asked < soon
+
+
+async def test_appends_under_the_commit_delay_are_grouped_and_survive_a_close(spool: Path) -> None:
+    """Through the embedded broker with a commit delay: clients that each wait for their answer share delayed
+    fsyncs, and appends waiting in a delayed batch when the broker closes are written before close returns."""
+    broker = await opened(spool, commit_spacing_ms=100)
+    try:
+        async def client(c: int) -> None:
+            for n in range(10):
+                await broker.append([f"{c}:{n}".encode()])
+
+        await asyncio.gather(*(client(c) for c in range(16)))
+        assert await broker.length() == 160
+        assert broker._entry_log.batches <= 20  # ~16 per delayed fsync
+        late = [asyncio.ensure_future(broker.append([b"late-%d" % i for i in range(n)])) for n in (1, 2)]
+        await asyncio.sleep(0.02)
+        assert len(broker._entry_log._chunks) == 2  # both in the next batch, which waits out the delay
+    finally:
+        await broker.close()
+    assert [len(ids) for ids in await asyncio.gather(*late)] == [1, 2]
+    reopened = await opened(spool)
+    try:
+        assert [e.data for e in await reopened.range_since(0)][-3:] == [b"late-0", b"late-0", b"late-1"]
+        assert await reopened.length() == 163
+    finally:
+        await reopened.close()
 
 
 async def test_retained_payloads_cost_their_length_not_orjsons_allocation(spool: Path) -> None:

@@ -130,8 +130,9 @@ class DirLock:
 
 
 # -- group commit -------------------------------------------------------------
-SIBLINGS = 8  # records delayed batches must gather on average for the delay to be used
-PROBE_S = 1.0  # while the delay does not pay, seconds between tries
+DELAY_MIN_RECORDS = 8  # records delayed batches must gather on average for the commit delay to be used
+DELAY_PROBE_S = 1.0  # while it is not used, seconds between tries
+_AVERAGE_WEIGHT = 0.25  # of the newest delayed batch in the moving average
 
 
 class GroupCommitter:
@@ -145,9 +146,10 @@ class GroupCommitter:
     to the disk thread, the wake-up when it is done, the batch's futures) whatever its size, and an fsync takes
     only 0.2-0.5 ms here, so under load the delay cuts that cost per event several times. It is used only where
     it pays: never after a batch of one record (one client sending one record at a time), and while delayed
-    batches gather fewer than `SIBLINGS` records on average (a moving average: a few clients, each waiting for its
-    answer before sending again, or slow traffic), only once per `PROBE_S`, to see whether that changed. A commit
-    after a quiet spell starts at once.
+    batches gather fewer than `DELAY_MIN_RECORDS` records on average (a moving average: a few clients, each waiting
+    for its answer before sending again, or slow traffic), only once per `DELAY_PROBE_S`, until the average is back
+    above it. A commit after a quiet spell starts at once. C clients that each wait for their answer get at most C
+    records per delay through; from 8 of them on, the delay stays in use.
     """
 
     def __init__(self, executor: Executor, write: Callable[[list[bytes]], None], spacing_s: float = 0.0) -> None:
@@ -157,7 +159,7 @@ class GroupCommitter:
         self._started = float("-inf")  # loop time the last batch started
         self._count = 0  # records in the batch being gathered
         self._last_count = 0  # records in the last batch
-        self._gathered = 2.0 * SIBLINGS  # moving average of the records a delayed batch gathered
+        self._gathered = 2.0 * DELAY_MIN_RECORDS  # moving average of the records a delayed batch gathered
         self._hold_off = float("-inf")  # loop time until which the delay is not used (it did not pay)
         self._chunks: list[bytes] = []
         self._callbacks: list[Callable[[], None]] = []
@@ -192,14 +194,14 @@ class GroupCommitter:
                 if self._spacing and self._last_count > 1:
                     now = loop.time()
                     delay = self._started + self._spacing - now
-                    if delay > 0 and now >= self._hold_off:
+                    if delay > 1e-4 and now >= self._hold_off:  # (uvloop's clock has whole milliseconds)
                         await asyncio.sleep(delay)  # later callers join this batch meanwhile
                         delayed = True
                 self._started = loop.time()
                 if delayed:
-                    self._gathered += (self._count - self._gathered) / 4
-                    if self._gathered < SIBLINGS:
-                        self._hold_off = self._started + PROBE_S
+                    self._gathered += (self._count - self._gathered) * _AVERAGE_WEIGHT
+                    if self._gathered < DELAY_MIN_RECORDS:
+                        self._hold_off = self._started + DELAY_PROBE_S
                 chunks, callbacks, waiter = self._chunks, self._callbacks, self._waiter
                 self._chunks, self._callbacks, self._waiter = [], [], None
                 self._last_count, self._count = self._count, 0
