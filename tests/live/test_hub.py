@@ -141,6 +141,47 @@ async def test_the_tick_loop_pushes_a_change_within_250_ms() -> None:
         await engine.close()
 
 
+async def test_a_stream_of_batches_wakes_the_tick_task_per_frame_not_per_batch() -> None:
+    """Tailing brings a batch every few ms under load; a site renders at most every `min_interval`. The tick task
+    wakes when a site becomes stale, and at its due time, not for every batch; every change still gets out."""
+    engine = LiveEngine(NoBroker(), min_interval=0.25)
+    ticks = 0
+    tick = engine.tick
+
+    def counted() -> int:
+        nonlocal ticks
+        ticks += 1
+        return tick()
+
+    engine.tick = counted  # type: ignore[method-assign]
+    await engine.start()
+    try:
+        watched = engine.connect("json", [(1, "one.test")])
+        engine.ingest([entry(event(2, int(time.time() * 1000)))])  # a site nobody watches
+        await asyncio.sleep(0.3)
+        watched.pending.clear()
+        ticks = 0
+        started = time.monotonic()
+        for n in range(300):  # 300 batches in ~0.6 s, for the watched site and the other one
+            engine.ingest([entry(event(1 + n % 2, int(time.time() * 1000)))])
+            await asyncio.sleep(0.002)
+        while time.monotonic() - started < 1.0:
+            await asyncio.sleep(0.01)
+        assert ticks <= 12, f"{ticks} ticks for ~4 frames"  # was one per batch
+        assert '"pageviews_last_30m":150' in watched.pending[(1, "json")]
+        other = engine.connect("json", [(2, "two.test")])  # the other site, watched now: its changes get out too
+        other.pending.clear()
+        started = time.monotonic()
+        engine.ingest([entry(event(2, int(time.time() * 1000)))])
+        while not other.pending and time.monotonic() - started < 2:
+            await asyncio.sleep(0.005)
+        assert time.monotonic() - started < 0.5 and '"pageviews_last_30m":152' in other.pending[(2, "json")]
+        engine.hub.disconnect(watched)
+        engine.hub.disconnect(other)
+    finally:
+        await engine.close()
+
+
 async def test_publish_writes_to_every_socket_inline() -> None:
     """No task per client per frame: the publisher's loop itself calls each socket's send."""
     hub = Hub()

@@ -187,10 +187,17 @@ class LiveEngine:
             return set()
         changed = self.aggregator.add_entries(entries, self.now_ms())
         self.last_id = entries[-1].id
-        if changed:
-            self._dirty |= changed
-            self._wake.set()
+        self._mark_dirty(changed)
         return changed
+
+    def _mark_dirty(self, sites: set[int]) -> None:
+        """Sites whose frames are stale; the tick task wakes only for a site not already waiting for it. A dirty
+        site is either due at the next tick (woken already) or held by `min_interval` (the tick task's timeout is
+        its due time): waking for it again would render nothing. Tailing brings a batch every few ms under
+        load, while a site renders at most 4 times a second."""
+        if sites and not sites <= self._dirty:
+            self._dirty |= sites
+            self._wake.set()
 
     # -- tick -------------------------------------------------------------------------------------
     async def _tick_loop(self) -> None:
@@ -245,7 +252,7 @@ class LiveEngine:
             rendered += 1
             self.hub.publish(topic, frame)
             self._last_sent[topic] = mono
-        self._dirty = held
+        self._dirty = held | (self._dirty - watched)  # unwatched sites stay marked: no wake-ups for them
         for topic in [t for t in self._last_sent if t[0] not in watched]:
             self._last_sent.pop(topic, None)
             self._frames.pop(topic, None)
@@ -268,7 +275,7 @@ class LiveEngine:
         has not changed since (so N clients connecting at once cost one render), else a fresh one."""
         topic = (site_id, kind)
         now_ms = self.now_ms()
-        self._dirty |= self.aggregator.advance(now_ms)
+        self._mark_dirty(self.aggregator.advance(now_ms))
         cached = self._frames.get(topic)
         if cached is not None and cached[0] == self.aggregator.version(site_id) and cached[1] == now_ms // 60_000 \
                 and time.monotonic() - cached[2] < 1.0:
@@ -280,6 +287,9 @@ class LiveEngine:
         """Register a client watching `sites` ([(id, domain)]) on channel `kind`; its first frames are queued."""
         for site_id, domain in sites:
             self.domains[site_id] = domain
+        # a site nobody watched stays marked dirty only so that its batches wake nothing; watched now, its next
+        # batch must wake the tick task
+        self._dirty -= {site_id for site_id, _ in sites} - self.hub.watched_sites()
         client = self.hub.connect(kind, tuple((site_id, kind) for site_id, _ in sites), auth)
         for topic in client.topics:
             client.offer(topic, self.frame(topic[0], kind))
