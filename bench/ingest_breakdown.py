@@ -14,6 +14,8 @@ reported, with its ratio to the floor of that run):
   no-writer     embedded only: `--role web` on the embedded broker (no writer, no chDB inserts)
   floor         no-live and no-writer, and no enrichment: each request appends a fixed payload (the durable
                 append, the group commit and the coroutine plumbing; no parsing, pipeline or encoding)
+Embedded variants run with the spool's commit delay off (TRAIL_SPOOL_COMMIT_MS=0; see the note in prepare()), so
+their figures compare with the sessions before it; bench/ingest.py measures the delay as `serve` runs it.
 Redis and MariaDB come from TRAIL_BENCH_REDIS_URL / TRAIL_BENCH_MYSQL_URL (default 127.0.0.1), as in bench/ingest.py.
 """
 
@@ -51,7 +53,10 @@ def say(text: str) -> None:
 def prepare(mode: str, data: Path) -> dict[str, str]:
     """The environment of one variant's child: a fresh data dir (and database), a user and the bench site."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRAIL_")}
-    env.update(TRAIL_DATA_DIR=str(data), TRAIL_RATE_LIMIT_PER_IP="1000000", PYTHONUNBUFFERED="1")
+    # the spool's commit delay off: with C callers that each wait for their answer it caps the rate at C per delay,
+    # and the loop's idle time would then spread fixed costs over fewer events (the floor went 5 -> 15 us)
+    env.update(TRAIL_DATA_DIR=str(data), TRAIL_RATE_LIMIT_PER_IP="1000000", PYTHONUNBUFFERED="1",
+               TRAIL_SPOOL_COMMIT_MS="0")
     if mode == "redis":
         tag = data.name.replace("-", "_")
         run_mysql(f"CREATE DATABASE `bd_{tag}` CHARACTER SET utf8mb4")
