@@ -75,12 +75,14 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None, 
     if server == "uvicorn":
         import uvicorn
 
+        from trail.web.uvicorn_ingest import IngestProtocol
+
         # uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown; with these handlers in place that is a
         # no-op, so a clean stop exits 0 as on hypercorn.
         previous = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             uvicorn.run(app, host=host, port=port, access_log=False, log_config=None, ws="auto",
-                        lifespan="on", **uvicorn_proxy_options(settings))
+                        lifespan="on", http=IngestProtocol, **uvicorn_proxy_options(settings))
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -115,8 +117,10 @@ def _serve_workers(settings: Settings, host: str, port: int, workers: int, role:
     if server == "uvicorn":
         import uvicorn
 
+        from trail.web.uvicorn_ingest import IngestProtocol
+
         uvicorn.run("trail.asgi:app", host=host, port=port, workers=workers, access_log=False, log_config=None,
-                    **uvicorn_proxy_options(settings))
+                    http=IngestProtocol, **uvicorn_proxy_options(settings))
         return 0
     from hypercorn.config import Config
     from hypercorn.run import run

@@ -9,7 +9,7 @@ through to the Quart app.
 from __future__ import annotations
 
 import logging
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Iterable
 
 from trail.ingest.handler import ACCEPTED, Response
 
@@ -42,7 +42,7 @@ class IngestFastPath:
         self._services: Any = None  # the services the Ingestor below was taken from
         self._ingestor: Any = None
 
-    def _started_ingestor(self) -> Any:
+    def started_ingestor(self) -> Any:
         """The started app's Ingestor (None before start-up and on a writer: Quart answers then)."""
         services = self.quart_app.extensions.get("trail")
         if services is not self._services:  # started (again) since the last request
@@ -54,7 +54,7 @@ class IngestFastPath:
         if scope["type"] != "http" or scope["path"] not in PATHS or scope["method"] not in ("POST", "OPTIONS"):
             await self.app(scope, receive, send)
             return
-        ingestor = self._started_ingestor()
+        ingestor = self.started_ingestor()
         if ingestor is None:
             await self.app(scope, receive, send)
             return
@@ -62,9 +62,7 @@ class IngestFastPath:
             await _respond(send, ingestor.preflight())
             return
         limit = ingestor.body_limit
-        # only the headers the Ingestor reads are decoded: a browser sends a dozen more
-        headers = {name.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", ())
-                   if (name := k.lower()) in WANTED}
+        headers = wanted_headers(scope.get("headers", ()))
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             body = None
@@ -86,8 +84,27 @@ class IngestFastPath:
             await send(_ACCEPTED_BODY)
             return
         await _respond(send, result)
-        if result.status >= 400 and log.isEnabledFor(logging.INFO):
-            log.info('"POST %s" %s', scope["path"], result.status)
+        log_refusal(scope["path"], result)
+
+
+def find_fast_path(app: Any) -> IngestFastPath | None:
+    """The `IngestFastPath` that `app` is or wraps (through the wrappers' `.app`), or None."""
+    for _ in range(16):  # a server's or a bench's wrappers: a few levels at most
+        if isinstance(app, IngestFastPath) or app is None:
+            return app
+        app = getattr(app, "app", None)
+    return None
+
+
+def wanted_headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
+    """The request headers the Ingestor reads, decoded (a browser sends a dozen more)."""
+    return {name.decode("latin-1"): v.decode("latin-1") for k, v in raw if (name := k.lower()) in WANTED}
+
+
+def log_refusal(path: str, result: Response) -> None:
+    """Answers other than 2xx are logged as the access log would (accepted events are counted, not logged)."""
+    if result.status >= 400 and log.isEnabledFor(logging.INFO):
+        log.info('"POST %s" %s', path, result.status)
 
 
 async def _read_body(receive: Receive, limit: int, message: dict[str, Any]) -> bytes | None:
