@@ -14,11 +14,15 @@ from typing import Any
 import httpx
 import orjson
 import uvicorn
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from uvicorn.server import ServerState
 
+from tests.ingest.test_ingest_property import _SETTINGS, SINGLE_ALLOWED, _fakes, bodies, headers, peers
 from tests.web.test_fastpath import CASES, CONTRACT_HEADERS, EVENT, UA, _add_site, _call, _client, _setup
 from trail.ingest.event import EnrichedEvent
 from trail.ingest.handler import ACCEPTED, Response
+from trail.ingest.testing import build_test_ingestor
 from trail.web.fastpath import IngestFastPath
 from trail.web.uvicorn_ingest import IngestProtocol
 
@@ -52,13 +56,14 @@ class FakeIngestor:
 
 
 class Transport(asyncio.Transport):
-    def __init__(self) -> None:
+    def __init__(self, peer: str = "81.2.69.142") -> None:
         super().__init__()
         self.writes: list[bytes] = []
         self.closed = False
+        self.peer = peer
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return {"peername": ("81.2.69.142", 40000), "sockname": ("127.0.0.1", 8000)}.get(name, default)
+        return {"peername": (self.peer, 40000), "sockname": ("127.0.0.1", 8000)}.get(name, default)
 
     def write(self, data: bytes) -> None:  # type: ignore[override]
         self.writes.append(bytes(data))
@@ -112,14 +117,14 @@ class StartedFastPath(IngestFastPath):
         await super().__call__(scope, receive, send)
 
 
-def _protocol(ingestor: Any = None) -> tuple[IngestProtocol, Transport, Other, FakeIngestor]:
+def _protocol(ingestor: Any = None, peer: str = "81.2.69.142") -> tuple[IngestProtocol, Transport, Other, Any]:
     ingestor = ingestor or FakeIngestor()
     other = Other()
     config = uvicorn.Config(StartedFastPath(other, ingestor), lifespan="off", log_config=None)
     state = ServerState()
     state.default_headers = [(b"date", b"Mon, 30 Nov 2026 22:00:00 GMT"), (b"server", b"uvicorn")]
     protocol = IngestProtocol(config, state, {})
-    transport = Transport()
+    transport = Transport(peer)
     protocol.connection_made(transport)
     return protocol, transport, other, ingestor
 
@@ -198,14 +203,16 @@ async def test_body_limit_by_declared_length_and_by_chunks() -> None:
     protocol, transport, _, ingestor = _protocol()
     big = b"x" * 500
     protocol.data_received(_post(big) + _post())  # refused from its Content-Length; the next one is served
-    assert len(ingestor.taken) == 1 and ingestor.taken[0][0] == BODY
+    await _settle()
     assert _responses(transport.writes[0])[0][0] == 413 and not transport.closed
+    assert len(ingestor.taken) == 1 and ingestor.taken[0][0] == BODY
 
     protocol, transport, _, ingestor = _protocol()
     head = f"POST /api/event HTTP/1.1\r\nHost: t\r\nUser-Agent: {UA}\r\nTransfer-Encoding: chunked\r\n\r\n".encode()
     protocol.data_received(head + b"3c\r\n" + b"y" * 60 + b"\r\n")
     assert transport.writes == []
     protocol.data_received(b"3c\r\n" + b"y" * 60 + b"\r\n0\r\n\r\n")  # 120 bytes in all: past the limit of 100
+    await _settle()
     assert ingestor.taken == [] and _responses(transport.writes[0])[0][0] == 413
 
     protocol, transport, _, ingestor = _protocol()
@@ -261,6 +268,66 @@ async def test_date_header_follows_uvicorn() -> None:
         ingestor.taken[-1][3].set_result(ACCEPTED)
         await _settle()
         assert _responses(transport.writes[-1])[0][1]["date"] == date.decode()
+
+
+async def _one_request(body: bytes, hdrs: dict[str, str], peer: str, full: bool, chunked: bool,
+                       cuts: list[int]) -> list[tuple[int, dict[str, str], bytes]]:
+    fakes = _fakes()
+    fakes.full = full
+    ingestor, _ = build_test_ingestor(_SETTINGS, fakes)
+    protocol, transport, _, _ = _protocol(ingestor, peer)
+    head = "".join(f"{name}: {value}\r\n" for name, value in hdrs.items() if name != "content-length")
+    if chunked:
+        framed = b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in _split(body, cuts) if part) + b"0\r\n\r\n"
+        head += "Transfer-Encoding: chunked\r\n"
+    else:
+        framed = body
+        head += f"Content-Length: {len(body)}\r\n"
+    data = f"POST /api/event HTTP/1.1\r\nHost: t\r\n{head}\r\n".encode() + framed
+    for part in _split(data, cuts):  # as the socket delivers it, in pieces (none once closed)
+        if not transport.closed:
+            protocol.data_received(part)
+    await _settle()
+    await ingestor.idle()
+    await _settle()
+    await ingestor.close()
+    return _responses(b"".join(transport.writes))
+
+
+def _split(data: bytes, cuts: list[int]) -> list[bytes]:
+    parts, at = [], 0
+    for cut in cuts:
+        parts.append(data[at:at + cut])
+        at += cut
+    return [*parts, data[at:]]
+
+
+# header values as a client can send them: no CR, LF or NUL (those end or break the header block)
+clean_headers = headers.map(lambda h: {k: v.translate({10: None, 13: None, 0: None}) for k, v in h.items()})
+
+
+async def test_a_refused_body_then_bad_http_gets_one_answer() -> None:
+    """A body declared too large is answered after the parser's callbacks: when the data that follows turns out not
+    to be HTTP (a header byte httptools refuses), uvicorn's 400 is the only answer, as on the ASGI path."""
+    answers = await _one_request(b" " * 5000, {"user-agent": "\x08"}, "8.8.8.8", False, False, [48])
+    assert [(a[0], a[2]) for a in answers] == [(400, b"Invalid HTTP request received.")]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=bodies, hdrs=clean_headers, peer=peers, full=st.booleans(), chunked=st.booleans(),
+       cuts=st.lists(st.integers(1, 300), max_size=5))
+def test_any_event_request_gets_one_allowed_answer(body: bytes, hdrs: dict[str, str], peer: str, full: bool,
+                                                   chunked: bool, cuts: list[int]) -> None:
+    """The property of tests/ingest/test_ingest_property.py through the protocol: whatever the body, headers and
+    framing (Content-Length or chunked, in pieces), one answer, with a status of the endpoint's list."""
+    answers = asyncio.new_event_loop().run_until_complete(_one_request(body, hdrs, peer, full, chunked, cuts))
+    assert len(answers) == 1
+    status, _, payload = answers[0]
+    assert status in SINGLE_ALLOWED
+    if status == 400 and payload.startswith(b"Invalid HTTP request"):  # uvicorn's own, for a header it refuses
+        return
+    if status != 202:
+        assert "error" in orjson.loads(payload)
 
 
 # -- the real server: uvicorn on a socket, the started app -----------------------------------------------------

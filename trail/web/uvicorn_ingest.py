@@ -45,14 +45,15 @@ _NO_EVENT = _NoEvent()
 class EventRequest:
     """One `POST /api/event` served here: the state uvicorn's protocol reads of a cycle, and the body so far."""
 
-    __slots__ = ("ingestor", "headers", "chunks", "size", "keep_alive", "response_complete", "disconnected",
-                 "message_event")
+    __slots__ = ("ingestor", "headers", "chunks", "size", "refused", "keep_alive", "response_complete",
+                 "disconnected", "message_event")
 
     def __init__(self, ingestor: Any, headers: dict[str, str], keep_alive: bool) -> None:
         self.ingestor = ingestor
         self.headers = headers
         self.chunks: list[bytes] = []
         self.size = 0
+        self.refused = False  # too large: the rest of the body is read and dropped
         self.keep_alive = keep_alive  # uvicorn's graceful shutdown turns it off
         self.response_complete = False
         self.disconnected = False  # set by uvicorn when the client goes away
@@ -120,18 +121,24 @@ class IngestProtocol(HttpToolsProtocol):
         self.cycle = request  # type: ignore[assignment]
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > ingestor.body_limit:
-            self._answer(request, ingestor.too_large())  # the body that follows is read and dropped
+            self._refuse(request)
+
+    def _refuse(self, request: EventRequest) -> None:
+        """413 for a body past the limit. Answered after the parser's callbacks, as uvicorn answers ASGI requests:
+        when the rest of the data turns out not to be HTTP, uvicorn's own 400 (and close) is the only answer."""
+        request.refused = True
+        self.loop.call_soon(self._answer, request, request.ingestor.too_large())
 
     def on_body(self, body: bytes) -> None:
         request = self.cycle
         if request.__class__ is not EventRequest:
             super().on_body(body)
             return
-        if request.response_complete:  # type: ignore[union-attr]
+        if request.refused or request.response_complete:  # type: ignore[union-attr]
             return
         request.size += len(body)  # type: ignore[union-attr]
         if request.size > request.ingestor.body_limit:  # type: ignore[union-attr]
-            self._answer(request, request.ingestor.too_large())  # type: ignore[arg-type, union-attr]
+            self._refuse(request)  # type: ignore[arg-type]
             return
         request.chunks.append(body)  # type: ignore[union-attr]
 
@@ -140,7 +147,7 @@ class IngestProtocol(HttpToolsProtocol):
         if request.__class__ is not EventRequest:
             super().on_message_complete()
             return
-        if request.response_complete:  # type: ignore[union-attr]
+        if request.refused or request.response_complete:  # type: ignore[union-attr]
             return
         chunks = request.chunks  # type: ignore[union-attr]
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
