@@ -23,7 +23,7 @@ from tests.web.test_fastpath import CASES, CONTRACT_HEADERS, EVENT, UA, _add_sit
 from trail.ingest.event import EnrichedEvent
 from trail.ingest.handler import ACCEPTED, Response
 from trail.ingest.testing import build_test_ingestor
-from trail.web.fastpath import IngestFastPath
+from trail.web.fastpath import IngestFastPath, declared_too_large
 from trail.web.uvicorn_ingest import IngestProtocol
 
 BODY = orjson.dumps(EVENT)
@@ -79,6 +79,12 @@ class Transport(asyncio.Transport):
 
     def resume_reading(self) -> None:
         pass
+
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:  # a websocket upgrade hands the connection on
+        self.protocol = protocol
+
+    def get_write_buffer_size(self) -> int:
+        return 0
 
 
 class Other:
@@ -258,6 +264,49 @@ async def test_shutdown_and_disconnect_while_an_event_waits() -> None:
     ingestor.taken[0][3].set_exception(RuntimeError("a bug"))  # never from the Ingestor; still an answer
     await _settle()
     assert _responses(b"".join(transport.writes))[0][0] == 503
+
+
+async def test_an_upgrade_pipelined_behind_an_event_does_not_take_it_again() -> None:
+    protocol, transport, _, ingestor = _protocol()
+    upgrade = (b"GET /live/ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+    protocol.data_received(_post() + upgrade)
+    ingestor.taken[0][3].set_result(ACCEPTED)
+    await _settle()
+    # the event is taken once; uvicorn's websocket protocol has the connection now (and refuses the socket here)
+    assert len(ingestor.taken) == 1 and transport.protocol is not protocol
+
+
+async def test_a_client_that_does_not_read_is_held_by_the_asgi_path() -> None:
+    protocol, transport, _, ingestor = _protocol()
+    protocol.pause_writing()  # the transport's buffer is full: the client does not read its answers
+    protocol.data_received(_post())
+    await _settle()
+    # uvicorn's ASGI path waits for the client to read before it answers (and stops reading meanwhile)
+    assert protocol.fast_path.paths == ["/api/event"] and transport.writes == []
+    protocol.resume_writing()
+    ingestor.taken[0][3].set_result(ACCEPTED)
+    await _settle()
+    assert _responses(b"".join(transport.writes))[0][0] == 202
+
+
+def test_declared_length_checks() -> None:
+    assert declared_too_large("101", 100) and declared_too_large("9" * 30, 100)
+    assert not declared_too_large("100", 100) and not declared_too_large("", 100)
+    assert not declared_too_large("0" * 5000 + "2", 100)  # past int()'s digit limit, and still 2 bytes
+    assert declared_too_large("0" * 5000 + "2" * 5000, 100)
+    assert not declared_too_large("\u00b2", 100) and not declared_too_large("-1", 100)  # not plain numbers
+
+
+async def test_keep_alive_timer_after_a_refused_body() -> None:
+    protocol, transport, _, _ = _protocol()
+    protocol.timeout_keep_alive = 0.05
+    protocol.data_received(b"POST /api/event HTTP/1.1\r\nHost: t\r\nContent-Length: 500\r\n\r\n" + b"x" * 100)
+    await _settle()
+    assert _responses(transport.writes[0])[0][0] == 413  # answered before the rest of the body came
+    protocol.data_received(b"x" * 400)  # the rest: the connection is idle from now on, and times out
+    await asyncio.sleep(0.2)
+    assert transport.closed
 
 
 async def test_date_header_follows_uvicorn() -> None:

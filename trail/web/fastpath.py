@@ -63,8 +63,7 @@ class IngestFastPath:
             return
         limit = ingestor.body_limit
         headers = wanted_headers(scope.get("headers", ()))
-        declared = headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
+        if declared_too_large(headers.get("content-length", ""), limit):
             body = None
         else:
             message = await receive()  # a beacon's body comes in one message: no loop, no coroutine for it
@@ -94,6 +93,15 @@ def find_fast_path(app: Any) -> IngestFastPath | None:
             return app
         app = getattr(app, "app", None)
     return None
+
+
+def declared_too_large(value: str, limit: int) -> bool:
+    """Whether a Content-Length header declares more than `limit` bytes (any length of digits; False when it is
+    not a plain number, which the server's parser refuses on its own)."""
+    if not (value.isascii() and value.isdigit()):
+        return False
+    digits = value.lstrip("0")
+    return len(digits) > len(str(limit)) or int(digits or "0") > limit
 
 
 def wanted_headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:

@@ -21,7 +21,7 @@ from typing import Any
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from trail.ingest.handler import ACCEPTED, Response
-from trail.web.fastpath import find_fast_path, log_refusal, wanted_headers
+from trail.web.fastpath import declared_too_large, find_fast_path, log_refusal, wanted_headers
 
 log = logging.getLogger(__name__)
 
@@ -102,13 +102,22 @@ class IngestProtocol(HttpToolsProtocol):
         # a root path or a concurrency limit changes what uvicorn does per request: then the ASGI path serves all
         plain = self.root_path == "" and self.limit_concurrency is None
         self.fast_path = find_fast_path(self.app) if plain else None
+        self.event: EventRequest | None = None  # the event request whose message is being parsed, if any
+
+    def on_message_begin(self) -> None:
+        self.event = None
+        # a request has begun: the connection is not idle (a keep-alive timer armed after a refused body's answer
+        # would otherwise run on while this request waits for its answer)
+        self._unset_keepalive_if_required()
+        super().on_message_begin()
 
     def on_headers_complete(self) -> None:
         fast_path = self.fast_path
         cycle = self.cycle
         if (fast_path is None or self.url != EVENT_URL or self.expect_100_continue
                 or (cycle is not None and not cycle.response_complete) or self.parser.get_method() != b"POST"
-                or self.parser.should_upgrade()):
+                or self.parser.should_upgrade() or self.flow.write_paused):
+            # (write_paused: the client does not read its answers; the ASGI path waits for it, and stops reading)
             super().on_headers_complete()
             return
         ingestor = fast_path.started_ingestor()
@@ -119,8 +128,8 @@ class IngestProtocol(HttpToolsProtocol):
         request = EventRequest(ingestor, wanted_headers(self.headers),
                                parser.get_http_version() != "1.0" and parser.should_keep_alive())
         self.cycle = request  # type: ignore[assignment]
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > ingestor.body_limit:
+        self.event = request
+        if declared_too_large(request.headers.get("content-length", ""), ingestor.body_limit):
             self._refuse(request)
 
     def _refuse(self, request: EventRequest) -> None:
@@ -130,29 +139,35 @@ class IngestProtocol(HttpToolsProtocol):
         self.loop.call_soon(self._answer, request, request.ingestor.too_large())
 
     def on_body(self, body: bytes) -> None:
-        request = self.cycle
-        if request.__class__ is not EventRequest:
+        request = self.event
+        if request is None:
             super().on_body(body)
             return
-        if request.refused or request.response_complete:  # type: ignore[union-attr]
+        if request.refused or request.response_complete:
             return
-        request.size += len(body)  # type: ignore[union-attr]
-        if request.size > request.ingestor.body_limit:  # type: ignore[union-attr]
-            self._refuse(request)  # type: ignore[arg-type]
+        request.size += len(body)
+        if request.size > request.ingestor.body_limit:
+            self._refuse(request)
             return
-        request.chunks.append(body)  # type: ignore[union-attr]
+        request.chunks.append(body)
 
     def on_message_complete(self) -> None:
-        request = self.cycle
-        if request.__class__ is not EventRequest:
+        request = self.event
+        if request is None:
             super().on_message_complete()
             return
-        if request.refused or request.response_complete:  # type: ignore[union-attr]
+        self.event = None
+        if request.refused:
+            if request.response_complete and self.cycle is request and not self.pipeline:
+                # answered while its body still came: the connection is idle only from now on
+                self._unset_keepalive_if_required()
+                self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive,
+                                                                    self.timeout_keep_alive_handler)
             return
-        chunks = request.chunks  # type: ignore[union-attr]
+        chunks = request.chunks
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         client = self.client
-        future = request.ingestor.take(body, request.headers, client[0] if client else "")  # type: ignore
+        future = request.ingestor.take(body, request.headers, client[0] if client else "")
         future.add_done_callback(partial(self._answered, request))
 
     def _answered(self, request: EventRequest, future: asyncio.Future[Response]) -> None:
