@@ -66,6 +66,10 @@ def _error(status: int, message: str, cors: bool = False) -> Response:
     return Response(status, headers, orjson.dumps({"error": message}))
 
 
+# The answer to an event the Ingestor could not take in (a bug, a cancelled shutdown): shared, never mutated.
+UNAVAILABLE = _error(503, "temporarily unable to accept events", cors=True)
+
+
 def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -136,7 +140,7 @@ class Ingestor:
         except BaseException as exc:  # a bug here must not leave a request waiting for ever
             log.exception("ingest: unexpected error")
             for *_, future in batch:
-                _answer(future, _error(503, "temporarily unable to accept events", cors=True))
+                _answer(future, UNAVAILABLE)
             if not isinstance(exc, Exception):
                 raise
 
@@ -149,7 +153,7 @@ class Ingestor:
                 outcome = self._prepare(body, headers, peer_ip, now_ms)
             except Exception:  # the last line of defence of "no input ever gives a 500"
                 log.exception("ingest: unexpected error")
-                _answer(future, _error(503, "temporarily unable to accept events", cors=True))
+                _answer(future, UNAVAILABLE)
                 continue
             if outcome.__class__ is Response:
                 _answer(future, outcome)  # type: ignore[arg-type]
@@ -177,7 +181,7 @@ class Ingestor:
         except BaseException as exc:  # cancelled too (a shutdown, a cancelled shared load): the request is answered
             if isinstance(exc, Exception):
                 log.exception("ingest: unexpected error")
-            _answer(future, _error(503, "temporarily unable to accept events", cors=True))
+            _answer(future, UNAVAILABLE)
             if not isinstance(exc, Exception):
                 raise
             return

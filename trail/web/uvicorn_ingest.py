@@ -20,14 +20,12 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-from trail.ingest.handler import ACCEPTED, Response
+from trail.ingest.handler import ACCEPTED, UNAVAILABLE, Response
 from trail.web.fastpath import declared_too_large, find_fast_path, log_refusal, wanted_headers
 
 log = logging.getLogger(__name__)
 
 EVENT_URL = b"/api/event"
-_UNAVAILABLE = Response(503, {"content-type": "application/json", "access-control-allow-origin": "*"},
-                        b'{"error":"temporarily unable to accept events"}')
 
 
 class _NoEvent:
@@ -172,10 +170,10 @@ class IngestProtocol(HttpToolsProtocol):
 
     def _answered(self, request: EventRequest, future: asyncio.Future[Response]) -> None:
         if future.cancelled():
-            result = _UNAVAILABLE
+            result = UNAVAILABLE
         elif future.exception() is not None:  # the Ingestor answers every request; this is the last defence
             log.error("ingest: unexpected error", exc_info=future.exception())
-            result = _UNAVAILABLE
+            result = UNAVAILABLE
         else:
             result = future.result()
         self._answer(request, result)
