@@ -1,7 +1,7 @@
 """Ingestion throughput: `POST /api/event` beside a raw ASGI endpoint on the same server, in the same run.
 
 Usage: python bench/ingest.py [--servers hypercorn,uvicorn] [--broker embedded,redis] [--duration S] [--rounds R]
-                              [--connections C] [--threads T] [--visitors N]
+                              [--connections C] [--threads T] [--visitors N] [--proto-baseline]
 For each broker mode and ASGI server: a fresh data dir, a site made with the CLI, `bench/ingest_server.py` (the real
 `serve` with a raw ASGI route at /__raw in front of trail.app.asgi_app) as a subprocess with one worker, then wrk
 (bench/ingest.lua: a realistic pageview, text/plain, desktop UA) against /__raw and /api/event, alternating; first
@@ -374,16 +374,24 @@ def bench_server(server: str, broker: str, wrk: str, args: argparse.Namespace) -
             run_wrk(wrk, url, "/api/event", 2, args.connections, args.threads)
             writer_pid = stack.procs[0].pid if stack.procs else None
             phases: dict[str, tuple[list[WrkResult], list[WrkResult]]] = {}
+            protos: dict[str, list[WrkResult]] = {}  # --proto-baseline: /__rawproto rounds (uvicorn)
+            with_proto = args.proto_baseline and server == "uvicorn"
             for phase in PHASES:
                 if phase == "watched":
                     watcher = WallWatcher(url, wall_path).__enter__()
                     say(f"    a wall display now watches {DOMAIN}: the live engine tails, aggregates and renders")
                 raw, event = phases[phase] = ([], [])
+                proto = protos[phase] = []
                 for round_no in range(1, args.rounds + 1):
                     raw.append(measured(wrk, url, "/__raw", args, proc.pid, writer_pid))
                     say(f"    {phase:>7} {round_no}/{args.rounds}: raw ASGI  {raw[-1].rps:>9,.0f} req/s "
                         f"(p50 {raw[-1].p50_ms:.1f} ms, p99 {raw[-1].p99_ms:.1f} ms; "
                         f"server CPU {raw[-1].cpu_us:.0f} us/req)")
+                    if with_proto:
+                        proto.append(measured(wrk, url, "/__rawproto", args, proc.pid, writer_pid))
+                        say(f"    {phase:>7} {round_no}/{args.rounds}: raw proto {proto[-1].rps:>9,.0f} req/s "
+                            f"(p50 {proto[-1].p50_ms:.1f} ms, p99 {proto[-1].p99_ms:.1f} ms; "
+                            f"server CPU {proto[-1].cpu_us:.0f} us/req)")
                     event.append(measured(wrk, url, "/api/event", args, proc.pid, writer_pid))
                     writer_note = f", writer CPU {event[-1].writer_cpu_us:.0f} us/ev" if writer_pid else ""
                     say(f"    {phase:>7} {round_no}/{args.rounds}: /api/event {event[-1].rps:>8,.0f} events/s "
@@ -414,6 +422,10 @@ def bench_server(server: str, broker: str, wrk: str, args: argparse.Namespace) -
                              "p50": min(r.p50_ms for r in event), "p99": min(r.p99_ms for r in event),
                              "raw_cpu": min(r.cpu_us for r in raw), "event_cpu": min(r.cpu_us for r in event),
                              "writer_cpu": min(r.writer_cpu_us for r in event)}
+            if protos.get(phase):
+                best_proto = max(r.rps for r in protos[phase])
+                result[phase].update({"proto": best_proto, "proto_ratio": best_event / best_proto,  # type: ignore
+                                      "proto_cpu": min(r.cpu_us for r in protos[phase])})
         return result
     except Exception:
         for name in ("server.log", "writer.log"):
@@ -453,6 +465,9 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--keep", action="store_true", help="keep the data dirs")
+    parser.add_argument("--proto-baseline", action="store_true",
+                        help="uvicorn: also measure /__rawproto, a route that does nothing served below ASGI as "
+                             "/api/event is (the like-for-like ceiling; the target ratio stays against raw ASGI)")
     parser.add_argument("--visitors", type=int, default=1,
                         help="events from N visitors in turn (own address, UA, pages, referrers); 1: one visitor")
     args = parser.parse_args()
@@ -491,6 +506,9 @@ def main() -> int:
                 f"{m['ratio']:>6.2f} {m['paired']:>5.2f} ({m['paired_low']:.2f}-{m['paired_high']:.2f}) "
                 f"{m['p99']:>7.1f} {m['raw_cpu']:>6.0f}/{m['event_cpu']:<7.0f} "
                 f"{m['raw_cpu'] / max(m['event_cpu'], 1e-9):>9.2f} {m['writer_cpu']:>12.0f}")
+            if "proto" in m:
+                say(f"{'':<10} {'':<9} {'':<8} like for like: raw route below ASGI {m['proto']:,.0f} req/s "
+                    f"(CPU {m['proto_cpu']:.0f} us/req); /api/event over it {m['proto_ratio']:.2f}")
             if m["ratio"] < TARGET_RATIO:
                 say(f"  MISS {label}, live {phase}: ratio {m['ratio']:.2f} < {TARGET_RATIO}")
             if r["server"] == default and m["event"] < TARGET_EVENTS_PER_S:

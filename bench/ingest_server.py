@@ -1,7 +1,8 @@
 """Bench server: `trail serve` (the real option checks, migrations and server setup) with a raw ASGI route in front.
 
 Usage: python bench/ingest_server.py --server hypercorn|uvicorn|granian --port P [--role all|web]  (TRAIL_* settings)
-`/__raw` answers 202 "ok" after reading the body, without touching Trail: the ceiling of the ASGI server itself.
+`/__raw` answers 202 "ok" after reading the body, without touching Trail: the ceiling of the ASGI server itself. On
+uvicorn, `/__rawproto` does the same below ASGI, served by `serve`'s protocol exactly as `/api/event` is.
 Everything else goes to `trail.app.asgi_app`, exactly as `serve` runs it. `granian` (not a `serve` option; measured
 here only, when installed) runs the same app after the same migrations, in one Granian worker on uvloop.
 """
@@ -41,6 +42,40 @@ class RawRoute:
         await self.app(scope, receive, send)
 
 
+class RawIngestor:
+    """Takes any body and answers 202 at once: what `/__rawproto` hands its requests to."""
+
+    body_limit = 1_048_576
+
+    def take(self, body: bytes, headers: Any, peer_ip: str) -> Any:
+        import asyncio
+
+        from trail.ingest.handler import ACCEPTED
+
+        future = asyncio.get_running_loop().create_future()
+        future.set_result(ACCEPTED)
+        return future
+
+    def too_large(self) -> Any:
+        from trail.ingest.handler import Response
+
+        return Response(413, {}, b"")
+
+
+def bench_protocol() -> type:
+    """uvicorn's protocol as `serve` runs it, plus `POST /__rawproto` served the same way below ASGI by an Ingestor
+    that does nothing: the like-for-like ceiling of the event route (bench/ingest.py --proto-baseline)."""
+    from trail.web.uvicorn_ingest import IngestProtocol
+
+    raw = RawIngestor()
+
+    class BenchProtocol(IngestProtocol):
+        def ingestor_for(self, url: bytes) -> Any:
+            return raw if url == b"/__rawproto" else super().ingestor_for(url)
+
+    return BenchProtocol
+
+
 def granian_app() -> Any:
     """The factory Granian's worker calls: the same wrapped app as for the other servers."""
     settings = Settings.load()
@@ -74,6 +109,10 @@ def main() -> int:
         return RawRoute(real(settings, role=role))
 
     trail.app.asgi_app = wrapped  # serve() imports it at call time
+    if args.server == "uvicorn":
+        from trail.web import uvicorn_ingest
+
+        uvicorn_ingest.IngestProtocol = bench_protocol()  # type: ignore[misc]  # serve() imports it at call time too
     from trail.server import serve
 
     return serve(Settings.load(), host="127.0.0.1", port=args.port, role=args.role, server=args.server)

@@ -109,17 +109,18 @@ class IngestProtocol(HttpToolsProtocol):
         self._unset_keepalive_if_required()
         super().on_message_begin()
 
+    def ingestor_for(self, url: bytes) -> Any:
+        """The Ingestor that serves a POST to `url` here: the app's for the event URL once started, else None."""
+        if url != EVENT_URL or self.fast_path is None:
+            return None
+        return self.fast_path.started_ingestor()
+
     def on_headers_complete(self) -> None:
-        fast_path = self.fast_path
         cycle = self.cycle
-        if (fast_path is None or self.url != EVENT_URL or self.expect_100_continue
-                or (cycle is not None and not cycle.response_complete) or self.parser.get_method() != b"POST"
-                or self.parser.should_upgrade() or self.flow.write_paused):
+        ingestor = self.ingestor_for(self.url)
+        if (ingestor is None or self.expect_100_continue or (cycle is not None and not cycle.response_complete)
+                or self.parser.get_method() != b"POST" or self.parser.should_upgrade() or self.flow.write_paused):
             # (write_paused: the client does not read its answers; the ASGI path waits for it, and stops reading)
-            super().on_headers_complete()
-            return
-        ingestor = fast_path.started_ingestor()
-        if ingestor is None:
             super().on_headers_complete()
             return
         parser = self.parser
