@@ -10,6 +10,7 @@ here only, when installed) runs the same app after the same migrations, in one G
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import trail.app  # noqa: E402
 from trail.config import Settings  # noqa: E402
+from trail.ingest.handler import ACCEPTED, Response  # noqa: E402
 
 RAW_HEADERS = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"2"),
                (b"access-control-allow-origin", b"*")]
@@ -48,17 +50,11 @@ class RawIngestor:
     body_limit = 1_048_576
 
     def take(self, body: bytes, headers: Any, peer_ip: str) -> Any:
-        import asyncio
-
-        from trail.ingest.handler import ACCEPTED
-
         future = asyncio.get_running_loop().create_future()
         future.set_result(ACCEPTED)
         return future
 
     def too_large(self) -> Any:
-        from trail.ingest.handler import Response
-
         return Response(413, {}, b"")
 
 

@@ -22,9 +22,16 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 PATHS = {"/api/event", "/api/event/"}
 # The request headers POST /api/event looks at (handler.Ingestor.single and the pipeline's steps).
 WANTED = frozenset({b"content-length", b"user-agent", b"x-forwarded-for", b"dnt", b"sec-gpc", b"accept-language"})
-_ACCEPTED_HEADERS = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in ACCEPTED.headers.items()] + [
-    (b"content-length", str(len(ACCEPTED.body)).encode())]
-_ACCEPTED_START = {"type": "http.response.start", "status": 202, "headers": _ACCEPTED_HEADERS}
+
+
+def header_pairs(result: Response) -> list[tuple[bytes, bytes]]:
+    """The answer's headers as the wire carries them: lower-case names, latin-1, and its Content-Length."""
+    pairs = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in result.headers.items()]
+    pairs.append((b"content-length", str(len(result.body)).encode()))
+    return pairs
+
+
+_ACCEPTED_START = {"type": "http.response.start", "status": 202, "headers": header_pairs(ACCEPTED)}
 _ACCEPTED_BODY = {"type": "http.response.body", "body": ACCEPTED.body}
 
 
@@ -133,7 +140,5 @@ async def _read_body(receive: Receive, limit: int, message: dict[str, Any]) -> b
 
 
 async def _respond(send: Send, result: Response) -> None:
-    headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in result.headers.items()]
-    headers.append((b"content-length", str(len(result.body)).encode()))
-    await send({"type": "http.response.start", "status": result.status, "headers": headers})
+    await send({"type": "http.response.start", "status": result.status, "headers": header_pairs(result)})
     await send({"type": "http.response.body", "body": result.body})

@@ -21,7 +21,7 @@ from typing import Any
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from trail.ingest.handler import ACCEPTED, UNAVAILABLE, Response
-from trail.web.fastpath import declared_too_large, find_fast_path, log_refusal, wanted_headers
+from trail.web.fastpath import declared_too_large, find_fast_path, header_pairs, log_refusal, wanted_headers
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +61,8 @@ class EventRequest:
 def encode_response(result: Response, default_headers: list[tuple[bytes, bytes]], keep_alive: bool) -> bytes:
     """The whole HTTP/1.1 answer as one buffer: status line, uvicorn's default headers (date, server), ours, body."""
     parts = [STATUS_LINE[result.status]]
-    for name, value in default_headers:
+    for name, value in default_headers + header_pairs(result):
         parts += (name, b": ", value, b"\r\n")
-    for name_s, value_s in result.headers.items():
-        parts += (name_s.lower().encode("latin-1"), b": ", value_s.encode("latin-1"), b"\r\n")
-    parts.append(b"content-length: %d\r\n" % len(result.body))
     if not keep_alive:
         parts.append(b"connection: close\r\n")
     parts += (b"\r\n", result.body)
