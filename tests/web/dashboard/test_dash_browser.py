@@ -7,11 +7,11 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Callable
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, Route, async_playwright
 
 from tests.test_tracker import CHROMIUM, CHROMIUM_ARGS, USER_AGENT
 from tests.web.dashboard.seeded_server import DOMAIN, EMAIL, PASSWORD, SeededSite, start_seeded, traffic
@@ -47,6 +47,21 @@ async def loaded(page: Page) -> None:
         " && document.querySelectorAll('[id^=widget-]').length >= 8", timeout=20_000)
 
 
+async def signed_in(browser: Browser, site: SeededSite,
+                    on_page: Callable[[Page], object] | None = None) -> tuple[BrowserContext, Page]:
+    """A desktop-sized context and page, signed in as the site's owner (on_page runs before the first request)."""
+    context = await browser.new_context(user_agent=USER_AGENT, viewport=DESKTOP)
+    page = await context.new_page()
+    if on_page:
+        on_page(page)
+    await page.goto(f"{site.url}/login")
+    await page.fill("input[name=email]", EMAIL)
+    await page.fill("input[name=password]", PASSWORD)
+    await page.click("button[type=submit]")
+    await page.wait_for_url("**/sites**")
+    return context, page
+
+
 async def stat(page: Page, metric: str) -> int:
     return int(await page.get_attribute(f"#widget-top-stats [data-metric={metric}] .stat-value", "data-value") or 0)
 
@@ -57,13 +72,7 @@ async def html_of(page: Page, names: tuple[str, ...]) -> dict[str, str]:
 
 async def test_sign_in_range_filter_and_unfilter(site: SeededSite, browser: Browser) -> None:
     OUT.mkdir(exist_ok=True)
-    context = await browser.new_context(user_agent=USER_AGENT, viewport=DESKTOP)
-    page = await context.new_page()
-    await page.goto(f"{site.url}/login")
-    await page.fill("input[name=email]", EMAIL)
-    await page.fill("input[name=password]", PASSWORD)
-    await page.click("button[type=submit]")
-    await page.wait_for_url("**/sites**")
+    context, page = await signed_in(browser, site)
     await page.goto(f"{site.url}/{DOMAIN}")
     await loaded(page)
     assert await stat(page, "visitors") == site.count("30d", "visitors") > 0
@@ -125,15 +134,8 @@ async def test_sign_in_range_filter_and_unfilter(site: SeededSite, browser: Brow
 
 
 async def test_realtime_updates_without_reload_and_shared_view(site: SeededSite, browser: Browser) -> None:
-    context = await browser.new_context(user_agent=USER_AGENT, viewport=DESKTOP)
     sockets: list[Any] = []
-    page = await context.new_page()
-    page.on("websocket", lambda ws: sockets.append(ws))
-    await page.goto(f"{site.url}/login")
-    await page.fill("input[name=email]", EMAIL)
-    await page.fill("input[name=password]", PASSWORD)
-    await page.click("button[type=submit]")
-    await page.wait_for_url("**/sites**")
+    context, page = await signed_in(browser, site, on_page=lambda p: p.on("websocket", lambda ws: sockets.append(ws)))
     await page.goto(f"{site.url}/{DOMAIN}?period=realtime")
     await loaded(page)
     await page.wait_for_function("document.body.dataset.live === 'open'", timeout=10_000)
@@ -176,3 +178,103 @@ async def test_realtime_updates_without_reload_and_shared_view(site: SeededSite,
     await loaded(page)
     await page.wait_for_function("document.body.dataset.live === 'open'", timeout=10_000)
     await anon.close()
+
+
+COUNT_REFRESH_ANSWERS = """
+window.__probe = 0; window.__answers = 0;
+document.body.addEventListener('htmx:afterRequest', e => {
+  const cause = e.detail.requestConfig && e.detail.requestConfig.triggeringEvent;
+  const probe = cause && cause.type === 'live-refresh' && cause.detail && cause.detail.probe;
+  if (probe === window.__probe) window.__answers++;
+});"""
+MARK_WIDGETS = "document.querySelectorAll('[data-live-refresh]').forEach(el => { el.__mark = 1; })"
+
+
+async def refreshed(page: Page) -> None:
+    """Refresh every live widget now, as a live frame does, and wait until each has the answer to this refresh
+    (not to one a live frame started earlier)."""
+    await page.evaluate("window.__probe++; window.__answers = 0; document.querySelectorAll('[data-live-refresh]')"
+                        ".forEach(el => htmx.trigger(el, 'live-refresh', {probe: window.__probe}))")
+    await page.wait_for_function(
+        "window.__answers >= document.querySelectorAll('[data-live-refresh]').length", timeout=15_000)
+
+
+async def swapped(page: Page, widget: str) -> bool:
+    return bool(await page.evaluate(f"document.getElementById('widget-{widget}').__mark !== 1"))
+
+
+async def new_visitor(site: SeededSite, path: str, ip: str) -> None:
+    """One pageview by a visitor not seen today, stored before this returns."""
+    before = await asyncio.to_thread(site.count)
+    item = traffic(1, hours=0.001, seed=78, end_offset_s=0)[0]
+    item.update(name="pageview", ip=ip, url=f"https://{DOMAIN}{path}")
+    await asyncio.to_thread(site.send, [item])
+    await asyncio.to_thread(site.wait_for, before + 1)
+
+
+async def center(page: Page, selector: str) -> None:
+    await page.locator(selector).scroll_into_view_if_needed()
+    box = await page.locator(selector).bounding_box()
+    assert box is not None, selector
+    await page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+
+
+async def test_live_refresh_stays_out_of_the_way(site: SeededSite, browser: Browser) -> None:
+    """A live refresh leaves unchanged widgets alone, waits while a pointer is pressed (a swap between press and
+    release would swallow the click), and gives a changed widget's focused link its focus back."""
+    context, page = await signed_in(browser, site)
+    await page.goto(f"{site.url}/{DOMAIN}?period=day")
+    await loaded(page)
+    await page.wait_for_function("document.body.dataset.live === 'open'", timeout=10_000)
+    await page.evaluate(COUNT_REFRESH_ANSWERS)
+
+    # nothing new: every refresh answer equals what is shown, and no widget is replaced
+    await page.evaluate(MARK_WIDGETS)
+    await refreshed(page)
+    assert [w for w in FILTERED if await swapped(page, w)] == []
+
+    # a new visitor while a pointer is pressed: nothing is replaced until the release, then the numbers move
+    # (pressed first: the visitor's own live frame must not refresh the widgets before the press)
+    visitors = await stat(page, "visitors")
+    await center(page, "#widget-pages h2")
+    await page.evaluate(MARK_WIDGETS)
+    await page.mouse.down()
+    await new_visitor(site, "/pressed", "198.51.100.21")
+    await refreshed(page)
+    assert [w for w in FILTERED if await swapped(page, w)] == []
+    await page.mouse.up()
+    await page.wait_for_function(
+        f"+document.querySelector('#widget-top-stats [data-metric=visitors] .stat-value').dataset.value"
+        f" === {visitors + 1}", timeout=15_000)
+    assert await swapped(page, "top-stats")
+
+    # the focused row link of a widget that changes (one more visitor on its top page) has the focus back after
+    # the swap
+    top = await page.get_attribute("#widget-pages tbody tr", "data-value")
+    assert top
+    await page.evaluate(MARK_WIDGETS)
+    await page.focus("#widget-pages tbody tr:first-child a")
+    await new_visitor(site, top, "198.51.100.22")
+    await refreshed(page)
+    assert await swapped(page, "pages")
+    assert await page.evaluate(
+        "document.activeElement.matches('#widget-pages tbody tr:first-child a')"
+        f" && document.activeElement.closest('tr').dataset.value === {top!r}")
+
+    # a click whose press and release straddle a refresh that changes its widget still follows the link; the
+    # refresh asked again on release answers while the (slowed) navigation is in flight, and must not swap out
+    # the link that sent it (the navigation would then not push its URL)
+    async def slow(route: Route) -> None:
+        await asyncio.sleep(1.5)
+        await route.continue_()
+    await page.route("**/details/pages**", slow)
+    await center(page, "#widget-pages .widget-foot a")
+    await page.evaluate(MARK_WIDGETS)
+    await page.mouse.down()
+    await new_visitor(site, top, "198.51.100.23")
+    await refreshed(page)
+    assert not await swapped(page, "pages")
+    await page.mouse.up()
+    await page.wait_for_url("**/details/pages**")
+    assert await page.locator("#details-search").count() == 1
+    await context.close()
