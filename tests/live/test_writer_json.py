@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 from datetime import datetime, timezone
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -15,7 +16,7 @@ from tests.live.test_writer import Crash, FlakyStore, broker, count, drain, stor
 from trail.ingest.event import PAYLOAD_FORMAT, EnrichedEvent, datetime_to_ms, new_event_id, payload_is_row
 from trail.live.broker import Broker
 from trail.live.writer import GROUP, Writer
-from trail.store.events import EventStore, JsonRows
+from trail.store.events import EventStore, EventStoreError, EventStoreUnavailable, JsonRows
 
 T0 = datetime(2026, 11, 1, 12, 0, 0, 123000, tzinfo=timezone.utc)
 
@@ -54,7 +55,7 @@ async def stored(store: EventStore) -> list[tuple[Any, ...]]:  # noqa: F811
 
 async def test_json_rows_insert_exactly_what_the_decoded_rows_insert(store: EventStore) -> None:  # noqa: F811
     payloads = [varied(i).to_payload() for i in range(60)]
-    assert any(b"$$" in p for p in payloads)  # the data cannot go in a $$ heredoc: it is quoted instead
+    assert any(b"$$" in p for p in payloads)  # (once a $$ heredoc in the SQL, the data now goes through a file)
     await store.insert("events", JsonRows(payloads, PAYLOAD_FORMAT), dedup_token="json")
     as_json = await stored(store)
     await store.execute("TRUNCATE TABLE events")
@@ -115,11 +116,11 @@ async def test_a_full_batch_goes_in_as_json_past_the_default_query_size(store: E
     assert await count(store) == (5000, 5000)
 
 
-async def test_json_rows_past_the_literal_limit_go_in_decoded(store: EventStore,  # noqa: F811
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    from trail.store import chdb_store
-
-    monkeypatch.setattr(chdb_store, "JSON_LITERAL_MAX", 1000)
+async def test_json_rows_go_in_decoded_without_a_spill_dir(store: EventStore,  # noqa: F811
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A data dir whose path file() would read as a glob has no spill dir: the same rows go in decoded."""
+    engine = store._engine  # type: ignore[attr-defined]
+    monkeypatch.setattr(engine, "spill_dir", None)
     decoded: list[bytes] = []
 
     def decode(line: bytes) -> Any:
@@ -130,3 +131,36 @@ async def test_json_rows_past_the_literal_limit_go_in_decoded(store: EventStore,
     payloads = [varied(i).to_payload() for i in range(30)]
     await store.insert("events", JsonRows(payloads, fmt), dedup_token="decoded")
     assert await count(store) == (30, 30) and sorted(decoded) == sorted(payloads)
+
+
+async def test_insert_files_are_removed_after_success_and_failure(store: EventStore) -> None:  # noqa: F811
+    spill = Path(store._engine.spill_dir)  # type: ignore[attr-defined]
+    await store.insert("events", JsonRows([varied(i).to_payload() for i in range(10)], PAYLOAD_FORMAT))
+    unreadable = orjson.dumps({**orjson.loads(varied(0).to_payload()), "event_id": "not-a-uuid"})
+    with pytest.raises(EventStoreError) as refused:
+        await store.insert("events", JsonRows([unreadable], PAYLOAD_FORMAT))
+    assert not isinstance(refused.value, EventStoreUnavailable)  # refused: the writer decodes row by row
+    assert await count(store) == (10, 10) and list(spill.iterdir()) == []
+
+
+async def test_an_unwritable_spill_dir_is_unavailable_not_refused(store: EventStore,  # noqa: F811
+                                                                 monkeypatch: pytest.MonkeyPatch,
+                                                                 tmp_path: Path) -> None:
+    """The writer retries an unavailable store with the same batch; a refused one it would decode row by row."""
+    monkeypatch.setattr(store._engine, "spill_dir", str(tmp_path / "gone"))  # type: ignore[attr-defined]
+    with pytest.raises(EventStoreUnavailable):
+        await store.insert("events", JsonRows([varied(0).to_payload()], PAYLOAD_FORMAT))
+    assert await count(store) == (0, 0)
+
+
+def test_the_spill_dir_is_emptied_of_leftovers_and_refused_for_glob_paths(tmp_path: Path) -> None:
+    from trail.store import chdb_store
+
+    spill = tmp_path / "data" / chdb_store.SPILL_DIR
+    spill.mkdir(parents=True)
+    (spill / "insert-abc.jsonl").write_bytes(b"{}")  # a crashed process's batch: its events are still pending
+    (spill / "notes.txt").write_bytes(b"kept")
+    assert chdb_store._spill_dir(str(tmp_path / "data")) == str(spill)
+    assert sorted(p.name for p in spill.iterdir()) == ["notes.txt"]
+    for glob in ("d*", "d?", "d{1,2}"):
+        assert chdb_store._spill_dir(str(tmp_path / glob)) is None

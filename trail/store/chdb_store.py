@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import logging
 import os
+import tempfile
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from functools import partial
@@ -17,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-from trail.store.events import EventStore, EventStoreError, JsonRows
+from trail.store.events import EventStore, EventStoreError, EventStoreUnavailable, JsonRows
 from trail.store.sqlquote import bind, qualified_table, quote, quote_identifier
 
 # Concurrency finding (chdb 4.4.0, measured on this machine): queries on ONE chdb Session are serialised by an
@@ -34,12 +37,18 @@ _SESSION_SETTINGS = (
     "SET output_format_json_quote_64bit_integers = 0",
     "SET output_format_json_quote_decimals = 1",
     "SET session_timezone = 'UTC'",
-    # JSON rows are inserted as one string literal (JsonRows), which the parser counts (default limit 256 KiB)
+    # decoded rows are inserted inline after FORMAT, in the query text (default limit 256 KiB)
     f"SET max_query_size = {2 * (64 << 20)}",
 )
-JSON_LITERAL_MAX = 64 << 20  # larger JsonRows batches are inserted as decoded rows
+# JSON rows (JsonRows) go in through a file that ClickHouse's file() reads, in its own user_files dir of the data dir:
+# against the same lines as one SQL string literal, the calling thread's CPU per batch fell from ~70 to ~10 ms and
+# an 11,000-row insert took half the time (chdb 4.4.0, this machine), since the SQL lexer no longer scans the data.
+SPILL_DIR = os.path.join("user_files", "trail-inserts")
+SPILL_PREFIX, SPILL_SUFFIX = "insert-", ".jsonl"
+_GLOB_CHARS = frozenset("*?{}")  # file() reads a path with these as a glob
 
 DEFAULT_DATABASE = "trail"
+log = logging.getLogger(__name__)
 
 
 def _lock_message(path: str) -> str:
@@ -77,6 +86,8 @@ class _Engine:
         self._local = threading.local()
         self._sessions: list[Any] = []
         self._lock = threading.Lock()
+        self.spill_dir = _spill_dir(path)
+
 
     def session(self) -> Any:
         """This worker thread's Session (created on first use)."""
@@ -119,6 +130,41 @@ class _Engine:
             sess.query(sql)
         except Exception as exc:
             raise EventStoreError(str(exc)) from None
+
+
+def _spill_dir(path: str) -> str | None:
+    """The dir of the JSON insert files under `path`, emptied of a crashed process's leftovers (the engine is made
+    once per process, before any insert); None when file() would read its path as a glob (decoded inserts then)."""
+    spill = os.path.join(path, SPILL_DIR)
+    if _GLOB_CHARS.intersection(spill):
+        log.warning("the chDB data dir %s has a glob character in its path: batches are inserted as decoded rows "
+                    "(slower)", path)
+        return None
+    os.makedirs(spill, exist_ok=True)
+    for name in os.listdir(spill):
+        if name.startswith(SPILL_PREFIX) and name.endswith(SPILL_SUFFIX):
+            with suppress(OSError):
+                os.unlink(os.path.join(spill, name))
+    return spill
+
+
+def _run_from_file(engine: _Engine, database: str, head: str, tail: str, lines: Sequence[bytes]) -> bytes:
+    """Write `lines` to a new file of the spill dir, run `head + file(<path>, ...) + tail`, remove the file."""
+    assert engine.spill_dir is not None
+    try:
+        fd, path = tempfile.mkstemp(prefix=SPILL_PREFIX, suffix=SPILL_SUFFIX, dir=engine.spill_dir)
+    except OSError as exc:
+        raise EventStoreUnavailable(f"cannot make an insert file in {engine.spill_dir}: {exc}") from None
+    try:
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(b"\n".join(lines))
+        except OSError as exc:
+            raise EventStoreUnavailable(f"cannot write the insert file {path}: {exc}") from None
+        return engine.run(database, f"{head}file({quote(path)}, {tail}")
+    finally:
+        with suppress(OSError):
+            os.unlink(path)
 
 
 _ENGINES: dict[str, _Engine] = {}
@@ -279,13 +325,13 @@ class ChdbEventStore(EventStore):
             # a deduplicated retry must not reach the materialized views either (the default in 26.x; explicit)
             settings.append("deduplicate_blocks_in_dependent_materialized_views = 1")
         target = qualified_table(self.database, table)
-        text = b"\n".join(rows.lines).decode() if isinstance(rows, JsonRows) else ""
-        if isinstance(rows, JsonRows) and len(text) <= JSON_LITERAL_MAX:
-            # the lines go in as they are: no Python values made and encoded again
+        engine = self._engine
+        if isinstance(rows, JsonRows) and engine is not None and engine.spill_dir is not None:
+            # the lines go in as they are: no Python values made and encoded again, and no SQL literal to lex
             settings.append("input_format_skip_unknown_fields = 1")
-            data = f"$${text}$$" if "$$" not in text and not text.endswith("$") else quote(text)
-            await self._call(self._run, f"INSERT INTO {target} SETTINGS {', '.join(settings)} SELECT "
-                             f"{rows.format.select} FROM format(JSONEachRow, {quote(rows.format.structure)}, {data})")
+            head = f"INSERT INTO {target} SETTINGS {', '.join(settings)} SELECT {rows.format.select} FROM "
+            await self._call(_run_from_file, engine, self.database, head,
+                             f"JSONEachRow, {quote(rows.format.structure)})", rows.lines)
             return
         head = f"INSERT INTO {target} SETTINGS {', '.join(settings)} FORMAT JSONEachRow\n"
         try:
