@@ -153,7 +153,7 @@ async def test_an_unwritable_spill_dir_is_unavailable_not_refused(store: EventSt
     assert await count(store) == (0, 0)
 
 
-def test_the_spill_dir_is_emptied_of_leftovers_and_refused_for_glob_paths(tmp_path: Path) -> None:
+def test_the_spill_dir_is_emptied_of_leftovers_and_refused_where_unusable(tmp_path: Path) -> None:
     from trail.store import chdb_store
 
     spill = tmp_path / "data" / chdb_store.SPILL_DIR
@@ -164,3 +164,5 @@ def test_the_spill_dir_is_emptied_of_leftovers_and_refused_for_glob_paths(tmp_pa
     assert sorted(p.name for p in spill.iterdir()) == ["notes.txt"]
     for glob in ("d*", "d?", "d{1,2}"):
         assert chdb_store._spill_dir(str(tmp_path / glob)) is None
+    (tmp_path / "file").write_bytes(b"")  # a data path under a file: no dir can be made there
+    assert chdb_store._spill_dir(str(tmp_path / "file" / "data")) is None

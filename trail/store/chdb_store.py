@@ -88,7 +88,6 @@ class _Engine:
         self._lock = threading.Lock()
         self.spill_dir = _spill_dir(path)
 
-
     def session(self) -> Any:
         """This worker thread's Session (created on first use)."""
         sess = getattr(self._local, "session", None)
@@ -134,14 +133,20 @@ class _Engine:
 
 def _spill_dir(path: str) -> str | None:
     """The dir of the JSON insert files under `path`, emptied of a crashed process's leftovers (the engine is made
-    once per process, before any insert); None when file() would read its path as a glob (decoded inserts then)."""
+    once per process, before any insert); None when file() would read its path as a glob, or the dir cannot be
+    made (decoded inserts then)."""
     spill = os.path.join(path, SPILL_DIR)
     if _GLOB_CHARS.intersection(spill):
         log.warning("the chDB data dir %s has a glob character in its path: batches are inserted as decoded rows "
                     "(slower)", path)
         return None
-    os.makedirs(spill, exist_ok=True)
-    for name in os.listdir(spill):
+    try:
+        os.makedirs(spill, exist_ok=True)
+        names = os.listdir(spill)
+    except OSError as exc:
+        log.warning("cannot use %s for inserts (%s): batches are inserted as decoded rows (slower)", spill, exc)
+        return None
+    for name in names:
         if name.startswith(SPILL_PREFIX) and name.endswith(SPILL_SUFFIX):
             with suppress(OSError):
                 os.unlink(os.path.join(spill, name))
