@@ -116,6 +116,17 @@ async def test_a_full_batch_goes_in_as_json_past_the_default_query_size(store: E
     assert await count(store) == (5000, 5000)
 
 
+async def test_a_default_sized_batch_retried_with_its_token_counts_once(store: EventStore) -> None:  # noqa: F811
+    """file() may parse in parallel: the INSERT must still make one block per batch, so that its token matches."""
+    from trail.config import SETTINGS
+
+    size = int(next(s for s in SETTINGS if s.name == "TRAIL_MAX_BATCH_SIZE").default)
+    payloads = [varied(i).to_payload() for i in range(size)]
+    for _ in range(2):
+        await store.insert("events", JsonRows(payloads, PAYLOAD_FORMAT), dedup_token="full")
+    assert await count(store) == (size, size)
+
+
 async def test_json_rows_go_in_decoded_without_a_spill_dir(store: EventStore,  # noqa: F811
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """A data dir whose path file() would read as a glob has no spill dir: the same rows go in decoded."""
