@@ -153,8 +153,9 @@ def _spill_dir(path: str) -> str | None:
     return spill
 
 
-def _run_from_file(engine: _Engine, database: str, head: str, tail: str, lines: Sequence[bytes]) -> bytes:
-    """Write `lines` to a new file of the spill dir, run `head + file(<path>, ...) + tail`, remove the file."""
+def _run_from_file(engine: _Engine, database: str, head: str, structure: str, lines: Sequence[bytes]) -> bytes:
+    """Write `lines` to a new file of the spill dir, run `<head> file(<path>, JSONEachRow, <structure>)` on it, and
+    remove the file."""
     assert engine.spill_dir is not None
     try:
         fd, path = tempfile.mkstemp(prefix=SPILL_PREFIX, suffix=SPILL_SUFFIX, dir=engine.spill_dir)
@@ -166,7 +167,7 @@ def _run_from_file(engine: _Engine, database: str, head: str, tail: str, lines: 
                 handle.write(b"\n".join(lines))
         except OSError as exc:
             raise EventStoreUnavailable(f"cannot write the insert file {path}: {exc}") from None
-        return engine.run(database, f"{head}file({quote(path)}, {tail}")
+        return engine.run(database, f"{head} file({quote(path)}, JSONEachRow, {quote(structure)})")
     finally:
         with suppress(OSError):
             os.unlink(path)
@@ -334,9 +335,8 @@ class ChdbEventStore(EventStore):
         if isinstance(rows, JsonRows) and engine is not None and engine.spill_dir is not None:
             # the lines go in as they are: no Python values made and encoded again, and no SQL literal to lex
             settings.append("input_format_skip_unknown_fields = 1")
-            head = f"INSERT INTO {target} SETTINGS {', '.join(settings)} SELECT {rows.format.select} FROM "
-            await self._call(_run_from_file, engine, self.database, head,
-                             f"JSONEachRow, {quote(rows.format.structure)})", rows.lines)
+            head = f"INSERT INTO {target} SETTINGS {', '.join(settings)} SELECT {rows.format.select} FROM"
+            await self._call(_run_from_file, engine, self.database, head, rows.format.structure, rows.lines)
             return
         head = f"INSERT INTO {target} SETTINGS {', '.join(settings)} FORMAT JSONEachRow\n"
         try:
