@@ -95,6 +95,23 @@ async def test_pending_until_ack_and_read_pending(broker: Broker) -> None:
     assert await broker.lag(G) == 0
 
 
+async def test_ack_takes_ids_written_otherwise(broker: Broker) -> None:
+    """An id given without its sequence number ("<ms>" is "<ms>-0", as Redis reads it) or with leading zeros acks
+    the same entry."""
+    await broker.ensure_group(G)
+    await fill(broker, 3)
+    got = await broker.read_group(G, "a", 3, 0)
+    first_of_ms = next(e.id for e in got if e.id.endswith("-0"))
+    ms, seq = key(first_of_ms)
+    await broker.ack(G, [str(ms)])
+    others = [e.id for e in got if e.id != first_of_ms]
+    assert [e.id for e in await broker.read_pending(G, "a", 100)] == others
+    padded = [f"0{key(i)[0]}-{key(i)[1]}" for i in others[:1]]
+    await broker.ack(G, padded)
+    assert [e.id for e in await broker.read_pending(G, "a", 100)] == others[1:]
+    assert await broker.lag(G) == 1
+
+
 async def test_claim_stale_takes_each_dead_consumers_exact_batch(broker: Broker) -> None:
     await broker.ensure_group(G)
     ids = await fill(broker, 9)

@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import signal
+import struct
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -15,6 +16,7 @@ from typing import AsyncIterator
 import pytest
 
 import trail.live.spool as spool_module
+from trail.live.groups import rec_group
 from trail.live.memory_broker import MemoryBroker
 from trail.live.spool import DELAY_MIN_RECORDS, GroupCommitter, SpoolLocked, encode_entry
 
@@ -108,9 +110,43 @@ async def test_acked_entries_are_not_redelivered_after_sigkill(spool: Path) -> N
         await broker.close()
 
 
+def _binary_ids_record(kind: bytes, group: str, consumer: str, ids: list[str]) -> bytes:
+    """A DELIVER/CLAIM/ACK record as spools written before session 12 held it: the ids as pairs of u64."""
+    flat = [int(part) for entry_id in ids for part in entry_id.split("-")]
+    body = kind + b"".join(struct.pack("<H", len(s)) + s for s in (group.encode(), consumer.encode()))
+    return spool_module.encode_record(body + struct.pack(f"<I{len(flat)}Q", len(ids), *flat))
+
+
+async def test_an_ack_log_of_the_earlier_binary_format_replays(spool: Path) -> None:
+    """Records with binary ids (kinds P, C, A) in an existing spool's ack log still count after an upgrade."""
+    broker = await opened(spool)
+    ids = await broker.append([f"e{i}".encode() for i in range(8)])
+    await broker.close()
+    group = rec_group("g", (0, 0))
+    records = [_binary_ids_record(b"P", "g", "c1", ids[:5]), _binary_ids_record(b"A", "g", "", ids[:2]),
+               _binary_ids_record(b"C", "g", "c2", ids[4:5]), _binary_ids_record(b"P", "g", "c2", ids[5:6])]
+    (spool / "acks.log").write_bytes(group + b"".join(records))
+    broker = await opened(spool)
+    try:
+        assert [e.id for e in await broker.read_pending("g", "c1", 100)] == ids[2:4]
+        assert [e.id for e in await broker.read_pending("g", "c2", 100)] == ids[4:6]
+        assert [e.id for e in await broker.read_group("g", "c3", 100, 0)] == ids[6:]  # delivered up to ids[5]
+        await broker.ack("g", ids[2:5])
+        assert await broker.lag("g") == 3
+    finally:
+        await broker.close()
+    broker = await opened(spool)  # the new records written after the old ones replay with them
+    try:
+        assert [e.id for e in await broker.read_pending("g", "c2", 100)] == ids[5:6]
+        assert await broker.lag("g") == 3
+    finally:
+        await broker.close()
+
+
 async def test_torn_and_corrupt_tails_are_cut_off(spool: Path) -> None:
     broker = await opened(spool)
-    ids = await broker.append([f"r{i}".encode() for i in range(5)])
+    ids = [(await broker.append([f"r{i}".encode()]))[0] for i in range(4)]
+    ids += await broker.append([b"r4", b"r5"])  # one append, one record: kept or cut off whole
     await broker.close()
     (segment,) = spool.glob("seg-*.log")
     good = segment.stat().st_size
@@ -124,7 +160,7 @@ async def test_torn_and_corrupt_tails_are_cut_off(spool: Path) -> None:
     await broker.close()
 
     blob = bytearray(segment.read_bytes())
-    blob[-1] ^= 0xFF  # the last record's body no longer matches its checksum
+    blob[-1] ^= 0xFF  # the last record's body (the last append's) no longer matches its checksum
     segment.write_bytes(bytes(blob))
     broker = await opened(spool)
     try:
@@ -135,6 +171,53 @@ async def test_torn_and_corrupt_tails_are_cut_off(spool: Path) -> None:
     broker = await opened(spool)
     try:
         assert [e.id for e in await broker.range_since(0)] == ids[:4] + more
+    finally:
+        await broker.close()
+
+
+async def test_entry_records_of_an_older_spool_and_batch_records_recover_together(spool: Path) -> None:
+    """A segment written before session 12 (a record per entry) goes on with batch records after an upgrade."""
+    spool.mkdir(parents=True)
+    old = [(1_700_000_000_000, 0), (1_700_000_000_000, 1), (1_700_000_000_001, 0)]
+    segment = spool / "seg-1700000000000-0.log"
+    segment.write_bytes(b"".join(encode_entry(key, f"old{i}".encode()) for i, key in enumerate(old)))
+    broker = await opened(spool)
+    try:
+        new = await broker.append([b"new0", b"new1"])
+        assert [e.data for e in await broker.range_since(0)] == [b"old0", b"old1", b"old2", b"new0", b"new1"]
+    finally:
+        await broker.close()
+    broker = await opened(spool)
+    try:
+        entries = await broker.range_since(0)
+        assert [e.id for e in entries] == ["1700000000000-0", "1700000000000-1", "1700000000001-0", *new]
+        assert [e.data for e in entries] == [b"old0", b"old1", b"old2", b"new0", b"new1"]
+        assert list(spool.glob("seg-*.log")) == [segment]  # appended to the same segment
+    finally:
+        await broker.close()
+
+
+async def test_a_large_append_is_split_into_records_and_recovers_whole(spool: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(spool_module, "BATCH_BYTES", 100)
+    payloads = [bytes([65 + i]) * (30 + i) for i in range(10)]  # 345 bytes: 5 records of at most 100 bytes
+    broker = await opened(spool, segment_bytes=150)  # and a segment rollover between records of one append
+    try:
+        ids = await broker.append(payloads)
+        ids += await broker.append([b"z" * 500])  # one payload over the bound still goes, in a record of its own
+        payloads.append(b"z" * 500)
+    finally:
+        await broker.close()
+    segments = sorted(spool.glob("seg-*.log"))  # a rollover happens between commits, not inside one
+    assert [len(spool_module.scan_records(p.read_bytes())[0]) for p in segments] == [5, 1]
+    assert [p.name for p in segments] == [f"seg-{ids[0]}.log", f"seg-{ids[-1]}.log"]
+    broker = await opened(spool, segment_bytes=150)
+    try:
+        entries = await broker.range_since(0)
+        assert [e.id for e in entries] == ids
+        assert [e.data for e in entries] == payloads
+        more = await broker.append([b"after"])  # the next commit starts a segment named by its first id
+        assert [p.name for p in sorted(spool.glob("seg-*.log"))][-1] == f"seg-{more[0]}.log"
     finally:
         await broker.close()
 
@@ -347,3 +430,12 @@ async def test_retained_payloads_cost_their_length_not_orjsons_allocation(spool:
         assert retained < 1_000_000, f"{retained} bytes retained for 1,000 small payloads"
     finally:
         await broker.close()
+
+
+def test_a_batch_record_that_disagrees_with_its_lengths_is_corrupt() -> None:
+    """A record whose checksum holds but whose payload lengths do not add up is refused, not read as entries."""
+    record = spool_module.encode_batch(1_700_000_000_000, 0, [b"one", b"two"])
+    body = spool_module.scan_records(record)[0][0]
+    assert spool_module.decode_entries(body) == [((1_700_000_000_000, 0), b"one"), ((1_700_000_000_000, 1), b"two")]
+    with pytest.raises(spool_module.SpoolCorrupt):
+        spool_module.decode_entries(body + b"extra")

@@ -8,6 +8,7 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from itertools import repeat
 from pathlib import Path
 from typing import AsyncIterator, Sequence
 
@@ -19,7 +20,7 @@ from trail.live.spool import (
     GroupCommitter,
     IdKey,
     SegmentLog,
-    encode_entry,
+    encode_batch,
     format_id,
     fsync_dir,
     parse_id,
@@ -28,6 +29,18 @@ from trail.live.spool import (
 )
 
 ACK_LOG = "acks.log"
+_ENTRY = tuple.__new__  # _ENTRY(Entry, (id, data)) is Entry(id, data) without the Python-level __new__
+
+
+def _normal_ids(ids: set[str]) -> list[str]:
+    """ids as the broker writes them ("<ms>-<seq>"); ids that are not stream ids are left out."""
+    normal = []
+    for entry_id in ids:
+        try:
+            normal.append(format_id(parse_id(entry_id)))
+        except ValueError:
+            continue
+    return normal
 
 
 class _Messages:
@@ -60,7 +73,9 @@ class MemoryBroker(Broker):
         self._segments = SegmentLog(self.directory, segment_bytes)
         self._ack_log_bytes = ack_log_bytes
         self._subscriber_queue = subscriber_queue
-        self._keys: list[IdKey] = []
+        # The stream: entry ids ("<ms>-<seq>", made once at append and handed out as they are) and payloads. The
+        # ids are in ascending (ms, seq) order, searched with bisect keyed by parse_id (a few calls per search).
+        self._ids: list[str] = []
         self._data: list[bytes] = []
         self._last_id: IdKey = (0, 0)
         self._trim_point: IdKey = (0, 0)
@@ -104,7 +119,7 @@ class MemoryBroker(Broker):
             self._lock.release()
             raise
         start = bisect.bisect_left([k for k, _ in entries], self._trim_point)
-        self._keys = [k for k, _ in entries[start:]]
+        self._ids = [format_id(k) for k, _ in entries[start:]]
         self._data = [d for _, d in entries[start:]]
         self._last_id = max([last, *(g.last for g in self._groups.values())])
 
@@ -137,36 +152,34 @@ class MemoryBroker(Broker):
             raise BrokerUnavailable(f"the embedded broker on {self.directory} is not running")
 
     # -- the event stream ---------------------------------------------------------
-    def _next_ids(self, count: int) -> list[IdKey]:
+    def _next_ids(self, count: int) -> tuple[int, int]:
+        """(ms, first seq) of count new consecutive ids (ms, first), (ms, first + 1), ...: ms is now, or the last
+        id's if the clock has not passed it (the same ms and rising seqs, as Redis does)."""
         ms, seq = self._last_id
         clock = time.time_ns() // 1_000_000
-        keys = []
-        for _ in range(count):
-            if clock > ms:
-                ms, seq = clock, 0
-            else:
-                seq += 1
-            keys.append((ms, seq))
-        self._last_id = keys[-1]
-        return keys
+        first = 0 if clock > ms else seq + 1
+        ms = max(ms, clock)
+        self._last_id = (ms, first + count - 1)
+        return ms, first
 
     async def append(self, payloads: Sequence[bytes]) -> list[str]:
         self._check()
         if not payloads:
             return []
-        keys = self._next_ids(len(payloads))
-        chunk = b"".join(encode_entry(key, bytes(data)) for key, data in zip(keys, payloads))
+        ms, first = self._next_ids(len(payloads))
+        ids = list(map(f"{ms}-".__add__, map(str, range(first, first + len(payloads)))))
+        chunk = encode_batch(ms, first, payloads)
 
         def visible() -> None:
-            self._keys.extend(keys)
+            self._ids.extend(ids)
             # An exact-size copy of each payload: these stay in RAM for the stream retention (40 min), and
             # orjson.dumps returns bytes whose allocation is far larger than their length (orjson 3.13: 4 KB for
             # a 24-byte result, ~16 KB for an event payload), so keeping its objects cost ~11-16 KB per event.
             self._data.extend(bytes(memoryview(p)) for p in payloads)
             self._wake()
 
-        await self._entry_log.commit(chunk, visible, len(keys))
-        return [format_id(key) for key in keys]
+        await self._entry_log.commit(chunk, visible, len(ids))
+        return ids
 
     def _wake(self) -> None:
         self._arrived.set()
@@ -192,15 +205,24 @@ class MemoryBroker(Broker):
         except KeyError:
             raise LookupError(f"no consumer group {name!r} on the embedded stream") from None
 
-    def _entry(self, key: IdKey) -> Entry | None:
-        i = bisect.bisect_left(self._keys, key)
-        if i < len(self._keys) and self._keys[i] == key:
-            return Entry(format_id(key), self._data[i])
+    def _after(self, key: IdKey) -> int:
+        """The index of the first entry with an id above key."""
+        return bisect.bisect_right(self._ids, key, key=parse_id)
+
+    def _from(self, key: IdKey) -> int:
+        """The index of the first entry with an id at or above key."""
+        return bisect.bisect_left(self._ids, key, key=parse_id)
+
+    def _entry(self, entry_id: str) -> Entry | None:
+        i = self._from(parse_id(entry_id))
+        if i < len(self._ids) and self._ids[i] == entry_id:
+            return _ENTRY(Entry, (entry_id, self._data[i]))
         return None
 
     def _slice(self, start: int, count: int | None) -> list[Entry]:
-        stop = len(self._keys) if count is None else min(len(self._keys), start + count)
-        return [Entry(format_id(self._keys[i]), self._data[i]) for i in range(start, stop)]
+        stop = len(self._ids) if count is None else min(len(self._ids), start + count)
+        # Entry tuples made by tuple.__new__ in C: no Python-level call per entry
+        return list(map(_ENTRY, repeat(Entry), zip(self._ids[start:stop], self._data[start:stop])))
 
     async def _log_acks(self, record: bytes) -> None:
         await self._ack_commit.commit(record)
@@ -223,23 +245,23 @@ class MemoryBroker(Broker):
         state = self._group(group)
         deadline = self._deadline(block_ms)
         while True:
-            start = bisect.bisect_right(self._keys, state.last)
-            if start < len(self._keys):
+            start = self._after(state.last)
+            if start < len(self._ids):
                 entries = self._slice(start, count)
-                keys = self._keys[start:start + len(entries)]
-                state.deliver(consumer, keys, now())
-                await self._log_acks(rec_ids(DELIVER, group, keys, consumer))
+                ids = self._ids[start:start + len(entries)]
+                state.deliver(consumer, ids, now(), parse_id(ids[-1]))
+                await self._log_acks(rec_ids(DELIVER, group, ids, consumer))
                 return entries
             if not await self._wait(deadline):
                 return []
 
-    def _present(self, group: str, state: Group, keys: list[IdKey]) -> tuple[list[Entry], list[IdKey]]:
-        """The entries of keys still in the stream, and the trimmed keys (dropped from the pending list)."""
+    def _present(self, state: Group, ids: list[str]) -> tuple[list[Entry], list[str]]:
+        """The entries of ids still in the stream, and the trimmed ids (dropped from the pending list)."""
         entries, gone = [], []
-        for key in keys:
-            entry = self._entry(key)
+        for entry_id in ids:
+            entry = self._entry(entry_id)
             if entry is None:
-                gone.append(key)
+                gone.append(entry_id)
             else:
                 entries.append(entry)
         if gone:
@@ -249,7 +271,7 @@ class MemoryBroker(Broker):
     async def read_pending(self, group: str, consumer: str, count: int) -> list[Entry]:
         self._check()
         state = self._group(group)
-        entries, gone = self._present(group, state, state.pending_of(consumer))
+        entries, gone = self._present(state, state.pending_of(consumer))
         if gone:
             await self._log_acks(rec_ids(ACK, group, gone))
         return entries[:count]
@@ -258,19 +280,19 @@ class MemoryBroker(Broker):
         self._check()
         state = self._group(group)
         moment, records, batches = now(), [], []
-        for other in list(state.by_consumer):
+        for other in state.consumers():
             if other == consumer:
                 continue
-            stale = [k for k in state.pending_of(other) if (moment - state.delivered_at[k]) * 1000 >= min_idle_ms]
+            stale = [i for i in state.pending_of(other) if (moment - state.pending[i][1]) * 1000 >= min_idle_ms]
             if not stale:
                 continue
-            entries, gone = self._present(group, state, stale)
+            entries, gone = self._present(state, stale)
             if gone:
                 records.append(rec_ids(ACK, group, gone))
             if entries:
-                keys = [parse_id(e.id) for e in entries]
-                state.deliver(consumer, keys, moment)
-                records.append(rec_ids(CLAIM, group, keys, consumer))
+                ids = [e.id for e in entries]
+                state.deliver(consumer, ids, moment, parse_id(ids[-1]))
+                records.append(rec_ids(CLAIM, group, ids, consumer))
                 batches.append(entries)
         if records:
             await self._log_acks(b"".join(records))
@@ -281,51 +303,53 @@ class MemoryBroker(Broker):
         state = self._groups.get(group)
         if state is None or not ids:
             return
-        done = state.ack([parse_id(i) for i in ids])
+        done = state.ack(ids)
+        if len(done) < len(ids):  # ids written otherwise than the broker writes them ("5" for "5-0")?
+            done += state.ack(_normal_ids(set(ids) - set(done)))
         if done:
             await self._log_acks(rec_ids(ACK, group, done))
 
     async def lag(self, group: str) -> int:
         self._check()
         state = self._group(group)
-        return len(state.owner) + len(self._keys) - bisect.bisect_right(self._keys, state.last)
+        return len(state.pending) + len(self._ids) - self._after(state.last)
 
     async def oldest_unacked(self, group: str) -> str | None:
         self._check()
         state = self._group(group)
-        if state.owner:
-            return format_id(min(state.owner))
-        start = bisect.bisect_right(self._keys, state.last)
-        return format_id(self._keys[start]) if start < len(self._keys) else None
+        if state.pending:
+            return min(state.pending, key=parse_id)
+        start = self._after(state.last)
+        return self._ids[start] if start < len(self._ids) else None
 
     async def length(self) -> int:
         self._check()
-        return len(self._keys)
+        return len(self._ids)
 
     async def tail(self, after_id: str, count: int, block_ms: int) -> list[Entry]:
         self._check()
         if after_id == "$":
-            after = self._keys[-1] if self._keys else (0, 0)
+            after = parse_id(self._ids[-1]) if self._ids else (0, 0)
         else:
             after = parse_id(after_id)
         deadline = self._deadline(block_ms)
         while True:
-            start = bisect.bisect_right(self._keys, after)
-            if start < len(self._keys):
+            start = self._after(after)
+            if start < len(self._ids):
                 return self._slice(start, count)
             if not await self._wait(deadline):
                 return []
 
     async def range_since(self, since_ms: int, count: int | None = None) -> list[Entry]:
         self._check()
-        return self._slice(bisect.bisect_left(self._keys, (since_ms, 0)), count)
+        return self._slice(self._from((since_ms, 0)), count)
 
     async def trim(self, min_id: str) -> int:
         self._check()
         # a min_id beyond every id handed out so far must not swallow entries appended later
         key = min(parse_id(min_id), (self._last_id[0], self._last_id[1] + 1))
-        dropped = bisect.bisect_left(self._keys, key)
-        del self._keys[:dropped]
+        dropped = self._from(key)
+        del self._ids[:dropped]
         del self._data[:dropped]
         if key > self._trim_point:
             self._trim_point = key
