@@ -293,7 +293,7 @@ async def test_closed_memory_broker_is_unavailable(tmp_path: Path) -> None:
 async def test_open_broker_picks_by_settings(tmp_path: Path) -> None:
     embedded = open_broker(make_settings(tmp_path))
     assert isinstance(embedded, MemoryBroker) and embedded.directory == tmp_path.resolve() / "spool"
-    assert embedded._commit_spacing == 0.003  # TRAIL_SPOOL_COMMIT_MS's default
+    assert embedded._commit_spacing == 0.002  # TRAIL_SPOOL_COMMIT_MS's default
     assert open_broker(make_settings(tmp_path, TRAIL_SPOOL_COMMIT_MS="0"))._commit_spacing == 0
     remote = open_broker(make_settings(tmp_path, TRAIL_REDIS_URL=REDIS_URL, TRAIL_REDIS_PREFIX="pfx:"))
     assert isinstance(remote, RedisBroker) and remote.key == "pfx:events"

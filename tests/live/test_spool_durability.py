@@ -439,3 +439,16 @@ def test_a_batch_record_that_disagrees_with_its_lengths_is_corrupt() -> None:
     assert spool_module.decode_entries(body) == [((1_700_000_000_000, 0), b"one"), ((1_700_000_000_000, 1), b"two")]
     with pytest.raises(spool_module.SpoolCorrupt):
         spool_module.decode_entries(body + b"extra")
+
+
+def test_spool_files_are_written_durably(tmp_path: Path) -> None:
+    """The append files are opened O_DSYNC (a write returns once its data is on disk: no fdatasync after it)."""
+    import fcntl
+
+    log_file = spool_module.AppendFile(tmp_path / "x.log")
+    try:
+        assert fcntl.fcntl(log_file.fd, fcntl.F_GETFL) & os.O_DSYNC == os.O_DSYNC
+        log_file.append([b"one", b"two"])
+        assert (tmp_path / "x.log").read_bytes() == b"onetwo" and log_file.size == 6
+    finally:
+        log_file.close()
