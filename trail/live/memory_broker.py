@@ -213,12 +213,6 @@ class MemoryBroker(Broker):
         """The index of the first entry with an id at or above key."""
         return bisect.bisect_left(self._ids, key, key=parse_id)
 
-    def _entry(self, entry_id: str) -> Entry | None:
-        i = self._from(parse_id(entry_id))
-        if i < len(self._ids) and self._ids[i] == entry_id:
-            return _ENTRY(Entry, (entry_id, self._data[i]))
-        return None
-
     def _slice(self, start: int, count: int | None) -> list[Entry]:
         stop = len(self._ids) if count is None else min(len(self._ids), start + count)
         # Entry tuples made by tuple.__new__ in C: no Python-level call per entry
@@ -256,14 +250,20 @@ class MemoryBroker(Broker):
                 return []
 
     def _present(self, state: Group, ids: list[str]) -> tuple[list[Entry], list[str]]:
-        """The entries of ids still in the stream, and the trimmed ids (dropped from the pending list)."""
+        """The entries of ids (ascending) still in the stream, and the trimmed ids (dropped from the pending list).
+
+        A pending list is mostly runs of consecutive entries, so each id is first looked for right after the last
+        one found, and searched for only when it is not there."""
         entries, gone = [], []
+        stream, i = self._ids, 0
         for entry_id in ids:
-            entry = self._entry(entry_id)
-            if entry is None:
-                gone.append(entry_id)
+            if i >= len(stream) or stream[i] != entry_id:
+                i = self._from(parse_id(entry_id))
+            if i < len(stream) and stream[i] == entry_id:
+                entries.append(_ENTRY(Entry, (entry_id, self._data[i])))
+                i += 1
             else:
-                entries.append(entry)
+                gone.append(entry_id)
         if gone:
             state.ack(gone)
         return entries, gone

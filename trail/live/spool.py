@@ -309,9 +309,9 @@ def decode_entries(body: bytes) -> list[tuple[IdKey, bytes]]:
 
 
 def _first_key(record: bytes) -> IdKey:
-    """The id of the first entry of an encoded record (its header skipped)."""
-    mark, ms, first = struct.unpack_from("<QQQ", record, _HEADER.size)
-    return (ms, first) if mark == _BATCH_MARK else (mark, ms)
+    """The id of the first entry of a batch record as encode_batch makes it (the only records written)."""
+    _, ms, first, _ = _BATCH.unpack_from(record, _HEADER.size)
+    return ms, first
 
 
 class SegmentLog:
