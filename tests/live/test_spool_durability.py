@@ -18,7 +18,7 @@ import pytest
 import trail.live.spool as spool_module
 from trail.live.groups import rec_group
 from trail.live.memory_broker import MemoryBroker
-from trail.live.spool import DELAY_MIN_RECORDS, GroupCommitter, SpoolLocked, encode_entry
+from trail.live.spool import DELAY_MIN_RECORDS, GroupCommitter, SpoolLocked
 
 CHILD = Path(__file__).with_name("_spool_child.py")
 
@@ -150,7 +150,7 @@ async def test_torn_and_corrupt_tails_are_cut_off(spool: Path) -> None:
     await broker.close()
     (segment,) = spool.glob("seg-*.log")
     good = segment.stat().st_size
-    record = encode_entry((99999999999999, 0), b"torn" * 10)
+    record = spool_module.encode_batch(99999999999999, 0, [b"torn" * 10])
     with open(segment, "ab") as handle:
         handle.write(record[: len(record) // 2])  # a write torn by the crash
 
@@ -173,6 +173,11 @@ async def test_torn_and_corrupt_tails_are_cut_off(spool: Path) -> None:
         assert [e.id for e in await broker.range_since(0)] == ids[:4] + more
     finally:
         await broker.close()
+
+
+def encode_entry(key: tuple[int, int], data: bytes) -> bytes:
+    """A record of one entry, as spools written before session 12 held them: ms, seq, then the payload."""
+    return spool_module.encode_record(struct.pack("<QQ", *key) + data)
 
 
 async def test_entry_records_of_an_older_spool_and_batch_records_recover_together(spool: Path) -> None:

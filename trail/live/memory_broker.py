@@ -29,7 +29,7 @@ from trail.live.spool import (
 )
 
 ACK_LOG = "acks.log"
-_ENTRY = tuple.__new__  # _ENTRY(Entry, (id, data)) is Entry(id, data) without the Python-level __new__
+_new_entry = tuple.__new__  # _new_entry(Entry, (id, data)) is Entry(id, data) without the Python-level __new__
 
 
 def _normal_ids(ids: set[str]) -> list[str]:
@@ -216,7 +216,7 @@ class MemoryBroker(Broker):
     def _slice(self, start: int, count: int | None) -> list[Entry]:
         stop = len(self._ids) if count is None else min(len(self._ids), start + count)
         # Entry tuples made by tuple.__new__ in C: no Python-level call per entry
-        return list(map(_ENTRY, repeat(Entry), zip(self._ids[start:stop], self._data[start:stop])))
+        return list(map(_new_entry, repeat(Entry), zip(self._ids[start:stop], self._data[start:stop])))
 
     async def _log_acks(self, record: bytes) -> None:
         await self._ack_commit.commit(record)
@@ -260,7 +260,7 @@ class MemoryBroker(Broker):
             if i >= len(stream) or stream[i] != entry_id:
                 i = self._from(parse_id(entry_id))
             if i < len(stream) and stream[i] == entry_id:
-                entries.append(_ENTRY(Entry, (entry_id, self._data[i])))
+                entries.append(_new_entry(Entry, (entry_id, self._data[i])))
                 i += 1
             else:
                 gone.append(entry_id)

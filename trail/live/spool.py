@@ -268,11 +268,6 @@ BATCH_BYTES = 8 << 20  # payload bytes per record at most (an append of more is 
 _ENTRY = struct.Struct("<QQ")
 
 
-def encode_entry(key: IdKey, data: bytes) -> bytes:
-    """A record of one entry, as spools written before session 12 held them (read still; written by tests)."""
-    return encode_record(_ENTRY.pack(key[0], key[1]) + data)
-
-
 def encode_batch(ms: int, first_seq: int, payloads: Sequence[bytes]) -> bytes:
     """The records of the entries (ms, first_seq), (ms, first_seq + 1), ... holding payloads, in order."""
     lengths = list(map(len, payloads))
